@@ -1,0 +1,35 @@
+// cwd-bench: compare knowledge-distillation losses for dense prediction.
+
+#include "src/cli/commands.h"
+#include "src/core/version.h"
+
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include <exception>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"cwd-bench: compare distillation losses for semantic segmentation "
+               "(CWD, AT, PI, LOCAL, PA, IFVD) under one teacher, student, data and budget"};
+  app.set_version_flag("--version", fmt::format("cwd-bench {} ({})", cwd::version(), cwd::git_commit()));
+  app.require_subcommand(1);
+  cwd::cli::add_info(app);
+  cwd::cli::add_train(app);
+  cwd::cli::add_eval(app);
+  cwd::cli::add_losses(app);
+  cwd::cli::add_bench_losses(app);
+  cwd::cli::add_compare(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const c10::Error& e) {
+    std::cerr << "cwd-bench: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "cwd-bench: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
