@@ -4,13 +4,21 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace cwd::cli {
 
-void add_info(CLI::App& app);
-void add_train(CLI::App& app);
-void add_eval(CLI::App& app);
+/// What main() knows that the subcommands record (owned by main, outlives parsing).
+struct CliContext {
+  std::string command_line;
+};
+
+void add_info(CLI::App& app, const CliContext& context);
+void add_train(CLI::App& app, const CliContext& context);
+void add_eval(CLI::App& app, const CliContext& context);
 void add_losses(CLI::App& app);
 void add_bench_losses(CLI::App& app);
-void add_compare(CLI::App& app);
+void add_compare(CLI::App& app, const CliContext& context);
+void add_data(CLI::App& app, const CliContext& context);
 
 }  // namespace cwd::cli

@@ -1,6 +1,7 @@
 // cwd-bench: compare knowledge-distillation losses for dense prediction.
 
 #include "src/cli/commands.h"
+#include "src/cli/common.h"
 #include "src/core/version.h"
 
 #include <c10/util/Exception.h>
@@ -14,18 +15,23 @@ int main(int argc, char** argv) {
                "(CWD, AT, PI, LOCAL, PA, IFVD) under one teacher, student, data and budget"};
   app.set_version_flag("--version", fmt::format("cwd-bench {} ({})", cwd::version(), cwd::git_commit()));
   app.require_subcommand(1);
-  cwd::cli::add_info(app);
-  cwd::cli::add_train(app);
-  cwd::cli::add_eval(app);
+  const cwd::cli::CliContext context{cwd::cli::command_line(argc, argv)};
+  cwd::cli::add_train(app, context);
+  cwd::cli::add_eval(app, context);
+  cwd::cli::add_compare(app, context);
+  cwd::cli::add_info(app, context);
   cwd::cli::add_losses(app);
   cwd::cli::add_bench_losses(app);
-  cwd::cli::add_compare(app);
+  cwd::cli::add_data(app, context);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const c10::Error& e) {
-    std::cerr << "cwd-bench: error: " << e.what_without_backtrace() << "\n";
+    // libtorch messages can span lines; the first one names the problem.
+    std::string text = e.what_without_backtrace();
+    text = text.substr(0, text.find('\n'));
+    std::cerr << "cwd-bench: error: " << text << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "cwd-bench: error: " << e.what() << "\n";

@@ -1,0 +1,89 @@
+// cwd-bench compare: run (or resume) a whole comparison, or rebuild its tables from records.
+
+#include "losses/registry.h"
+#include "src/cli/commands.h"
+#include "src/cli/common.h"
+#include "src/core/error.h"
+#include "src/train/compare.h"
+#include "src/train/table.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+namespace cwd::cli {
+
+namespace {
+
+struct CompareArgs {
+  std::string preset = "quick";
+  int64_t seeds = 0;
+  std::string methods;
+  std::string on;
+  std::string out;
+  std::string from;
+  std::string teacher;
+  std::vector<std::string> loss_opts;
+  bool latex = false;
+  int64_t iters = 0;
+  DataArgs data;
+  RuntimeArgs runtime;
+};
+
+void run_compare(const CompareArgs& a, const CliContext& context) {
+  if (!a.from.empty()) {
+    const auto table = train::tables_from_records(a.from, a.latex);
+    fmt::print(stderr, "rebuilt {}/table.json, table.md, table.csv from {} run records\n", a.from,
+               table.at("protocol").at("records").size());
+    std::cout << train::table_markdown(table);
+    return;
+  }
+  train::CompareConfig cc;
+  cc.preset = a.preset;
+  cc.seeds = a.seeds;
+  cc.methods = split_list(a.methods);
+  cc.placements = split_list(a.on);
+  cc.out_dir = a.out;
+  cc.teacher = a.teacher;
+  cc.latex = a.latex;
+  cc.command_line = context.command_line;
+  for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, cc.loss_options);
+  const DataArgs data = a.data;
+  const RuntimeArgs runtime = a.runtime;
+  cc.adjust_all = [data, runtime](train::RunConfig& c) {
+    apply(data, c.data);
+    apply(runtime, c);
+  };
+  const int64_t iters = a.iters;
+  cc.adjust_student = [iters](train::RunConfig& c) {
+    if (iters > 0) c.schedule.iterations = iters;
+  };
+  const auto table = train::run_comparison(cc);
+  std::cout << train::table_markdown(table);
+}
+
+}  // namespace
+
+void add_compare(CLI::App& app, const CliContext& context) {
+  auto args = std::make_shared<CompareArgs>();
+  auto* sub = app.add_subcommand("compare", "run (or resume) a whole comparison and write its tables, or rebuild them with --from");
+  sub->add_option("--preset", args->preset, "comparison preset")
+      ->check(CLI::IsMember(train::preset_names()))->capture_default_str();
+  sub->add_option("--seeds", args->seeds, "seeds per row (default: the preset's)")->check(CLI::PositiveNumber);
+  sub->add_option("--methods", args->methods,
+                  fmt::format("comma-separated losses (default: the preset's; known: {})", fmt::join(losses::known_keys(), ", ")));
+  sub->add_option("--on", args->on, "comma-separated placements: logit, feature (default: the preset's)");
+  sub->add_option("--out", args->out, "output folder (default results/<preset>)");
+  sub->add_option("--from", args->from, "rebuild the tables from the run records in this folder; no training")
+      ->check(CLI::ExistingDirectory);
+  sub->add_option("--teacher", args->teacher, "use this teacher (record .json or checkpoint .pt) instead of training one");
+  sub->add_option("--loss-opt", args->loss_opts, "option key=value applied to every method (repeatable)");
+  sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(CLI::PositiveNumber);
+  sub->add_flag("--latex", args->latex, "also write table.tex");
+  add_data_options(sub, args->data);
+  add_runtime_options(sub, args->runtime);
+  sub->callback([args, &context]() { run_compare(*args, context); });
+}
+
+}  // namespace cwd::cli

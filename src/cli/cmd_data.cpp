@@ -1,0 +1,55 @@
+// cwd-bench data: look at a dataset (a preview grid of images and labels, class statistics).
+
+#include "src/cli/commands.h"
+#include "src/cli/common.h"
+#include "src/data/dataset.h"
+#include "src/train/config.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <vector>
+
+namespace cwd::cli {
+
+namespace {
+
+struct DataCmdArgs {
+  std::string preset = "quick";
+  std::string split = "train";
+  std::string out = "preview.png";
+  int64_t count = 8;
+  DataArgs data;
+};
+
+data::Split parse_split(const std::string& s) {
+  if (s == "train") return data::Split::kTrain;
+  if (s == "holdout") return data::Split::kHoldout;
+  return data::Split::kVal;
+}
+
+}  // namespace
+
+void add_data(CLI::App& app, const CliContext& /*context*/) {
+  auto args = std::make_shared<DataCmdArgs>();
+  auto* sub = app.add_subcommand("data", "inspect a dataset");
+  sub->require_subcommand(1);
+  auto* preview = sub->add_subcommand("preview", "write a PNG grid of images and colourised labels");
+  preview->add_option("--preset", args->preset, "preset whose data settings to use")
+      ->check(CLI::IsMember(train::preset_names()))->capture_default_str();
+  preview->add_option("--split", args->split, "split")->check(CLI::IsMember({"train", "holdout", "val"}))->capture_default_str();
+  preview->add_option("--count", args->count, "samples")->check(CLI::Range(1, 256))->capture_default_str();
+  preview->add_option("--out", args->out, "PNG file")->capture_default_str();
+  add_data_options(preview, args->data);
+  preview->callback([args]() {
+    auto config = train::preset(args->preset).data;
+    apply(args->data, config);
+    auto dataset = data::make_dataset(config, parse_split(args->split));
+    data::write_preview(*dataset, args->count, args->out);
+    fmt::print(stderr, "wrote {} ({} {} samples of {})\n", args->out, args->count, args->split,
+               dataset->identity().dump());
+  });
+}
+
+}  // namespace cwd::cli

@@ -1,0 +1,68 @@
+// cwd-bench info: parameter counts and FLOPs of a PSPNet configuration.
+
+#include "src/cli/commands.h"
+#include "src/cli/common.h"
+#include "src/train/network.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+namespace cwd::cli {
+
+namespace {
+
+struct InfoArgs {
+  int64_t depth = 18;
+  double width = 1.0;
+  std::string stem = "standard";
+  int64_t output_stride = 8;
+  int64_t classes = 19;
+  std::string input = "512x1024";
+  bool json = false;
+};
+
+void run_info(const InfoArgs& a) {
+  train::NetConfig net{a.depth, a.width, a.stem, a.output_stride, ""};
+  const auto [h, w] = train::parse_size(a.input, "--input");
+  auto model = train::build_network(net, a.classes);
+  const auto stats = models::model_stats(model, h, w);
+  if (a.json) {
+    auto j = models::to_json(stats);
+    j["description"] = models::describe(train::pspnet_options(net, a.classes));
+    j["depth"] = a.depth;
+    j["width"] = a.width;
+    j["stem"] = a.stem;
+    j["output_stride"] = a.output_stride;
+    j["num_classes"] = a.classes;
+    j["feature_channels"] = model->feature_channels();
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  fmt::print("{}\n", models::describe(train::pspnet_options(net, a.classes)));
+  fmt::print("  backbone params  {:>12}\n", stats.backbone_params);
+  fmt::print("  head params      {:>12}  (pyramid pooling, bottleneck, classifier)\n", stats.head_params);
+  fmt::print("  aux head params  {:>12}  (training only)\n", stats.aux_params);
+  fmt::print("  total params     {:>12}\n", stats.params);
+  fmt::print("  feature channels {:>12}\n", model->feature_channels());
+  fmt::print("  GFLOPs           {:>12.3f}  (inference at 1x3x{}x{})\n", stats.gflops, h, w);
+}
+
+}  // namespace
+
+void add_info(CLI::App& app, const CliContext& /*context*/) {
+  auto args = std::make_shared<InfoArgs>();
+  auto* sub = app.add_subcommand("info", "parameter counts and GFLOPs of a PSPNet");
+  sub->add_option("--depth", args->depth, "ResNet depth")->check(CLI::IsMember({18, 34, 50, 101}))->capture_default_str();
+  sub->add_option("--width", args->width, "channel width multiplier")->check(CLI::Range(1e-3, 4.0))->capture_default_str();
+  sub->add_option("--stem", args->stem, "ResNet stem")->check(CLI::IsMember({"standard", "deep"}))->capture_default_str();
+  sub->add_option("--output-stride", args->output_stride, "backbone output stride")
+      ->check(CLI::IsMember({8, 16, 32}))->capture_default_str();
+  sub->add_option("--classes", args->classes, "number of classes")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--input", args->input, "input size HxW for the FLOP count")->capture_default_str();
+  sub->add_flag("--json", args->json, "print a JSON object");
+  sub->callback([args]() { run_info(*args); });
+}
+
+}  // namespace cwd::cli

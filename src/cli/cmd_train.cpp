@@ -1,0 +1,98 @@
+// cwd-bench train: one network (teacher, baseline student, or distilled student).
+
+#include "losses/registry.h"
+#include "src/cli/commands.h"
+#include "src/cli/common.h"
+#include "src/core/error.h"
+#include "src/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace cwd::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string preset = "quick";
+  std::string role = "student";
+  std::string loss;
+  std::string on = "logit";
+  std::string teacher;
+  std::vector<std::string> loss_opts;
+  std::string out;
+  std::string name;
+  std::string eval_split = "val";
+  int64_t seed = 0;
+  DataArgs data;
+  ScheduleArgs schedule;
+  NetArgs net;
+  RuntimeArgs runtime;
+};
+
+train::RunConfig resolve(const TrainArgs& a) {
+  if (a.role == "teacher" && !a.loss.empty()) {
+    throw Error("--role teacher cannot take --loss (a teacher is trained with cross-entropy only)");
+  }
+  train::RunConfig c = train::config_from_preset(a.preset, a.role);
+  apply(a.data, c.data);
+  apply(a.schedule, c);
+  apply(a.net, c.net);
+  apply(a.runtime, c);
+  c.seed = static_cast<uint64_t>(a.seed);
+  c.eval_split = a.eval_split;
+  if (!a.out.empty()) c.out_dir = a.out;
+  c.name = a.name;
+  if (!a.loss.empty()) {
+    nlohmann::json overrides = nlohmann::json::object();
+    for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, overrides);
+    c.loss = a.loss;
+    c.placement = a.on;
+    c.teacher = a.teacher;
+    c.loss_options = train::preset_loss_options(train::preset(a.preset), a.loss, a.on, overrides);
+    // Fail on bad options now, before any data is loaded.
+    losses::create(c.loss, c.loss_options);
+  } else if (!a.loss_opts.empty() || !a.teacher.empty()) {
+    throw Error("--loss-opt and --teacher only apply to a distilled run: add --loss KEY");
+  }
+  return c;
+}
+
+}  // namespace
+
+void add_train(CLI::App& app, const CliContext& context) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* sub = app.add_subcommand("train", "train one network: a teacher, a baseline student, or a distilled student");
+  sub->add_option("--preset", args->preset, "defaults for everything below")
+      ->check(CLI::IsMember(train::preset_names()))
+      ->capture_default_str();
+  sub->add_option("--role", args->role, "which network of the preset to train")
+      ->check(CLI::IsMember({"student", "teacher"}))
+      ->capture_default_str();
+  sub->add_option("--loss", args->loss, "distillation loss (needs --teacher)")
+      ->check(CLI::IsMember(losses::known_keys()));
+  sub->add_option("--on", args->on, "map the loss acts on")
+      ->check(CLI::IsMember({"logit", "feature"}))
+      ->capture_default_str();
+  sub->add_option("--teacher", args->teacher, "teacher run record (.json) or checkpoint (.pt)");
+  sub->add_option("--loss-opt", args->loss_opts, "loss option key=value (repeatable), e.g. tau=4");
+  sub->add_option("--out", args->out, "output folder (default results/<preset>)");
+  sub->add_option("--name", args->name, "run name (default <role or loss-placement>-s<seed>)");
+  sub->add_option("--seed", args->seed, "seed of initialisation, data order and augmentation")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--eval-split", args->eval_split, "split evaluated after training")
+      ->check(CLI::IsMember({"val", "holdout"}))
+      ->capture_default_str();
+  add_net_options(sub, args->net);
+  add_schedule_options(sub, args->schedule);
+  add_data_options(sub, args->data);
+  add_runtime_options(sub, args->runtime);
+  sub->callback([args, &context]() {
+    const auto config = resolve(*args);
+    train::train_run(config, {context.command_line, ""});
+  });
+}
+
+}  // namespace cwd::cli

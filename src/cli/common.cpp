@@ -1,0 +1,147 @@
+#include "src/cli/common.h"
+
+#include "src/core/error.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+namespace cwd::cli {
+
+std::string command_line(int argc, const char* const* argv) {
+  std::string out;
+  for (int i = 0; i < argc; ++i) {
+    if (i) out += ' ';
+    const std::string arg = argv[i];
+    out += arg.find_first_of(" \t\"'") == std::string::npos ? arg : "'" + arg + "'";
+  }
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+void add_data_options(CLI::App* app, DataArgs& a) {
+  app->add_option("--data", a.name, "dataset")
+      ->check(CLI::IsMember({"fashion-scenes", "cityscapes", "folder"}))
+      ->group("Data");
+  app->add_option("--data-root", a.root,
+                  "dataset folder (fashion-scenes: the IDX files, default "
+                  "/usr/share/datasets/fashion-mnist)")
+      ->group("Data");
+  app->add_option("--train-size", a.train_size, "fashion-scenes: training scenes")
+      ->check(CLI::PositiveNumber)->group("Data");
+  app->add_option("--val-size", a.val_size, "fashion-scenes: validation scenes")
+      ->check(CLI::PositiveNumber)->group("Data");
+  app->add_option("--canvas", a.canvas, "fashion-scenes: scene size HxW, e.g. 64x128")->group("Data");
+  app->add_option("--data-seed", a.data_seed, "fashion-scenes: generator seed")
+      ->check(CLI::NonNegativeNumber)->group("Data");
+  app->add_option("--holdout", a.holdout,
+                  "training images held out (served as the 'holdout' split, e.g. for weight sweeps)")
+      ->check(CLI::NonNegativeNumber)->group("Data");
+  app->add_option("--limit", a.limit, "use at most N images per split (0 = all)")
+      ->check(CLI::NonNegativeNumber)->group("Data");
+  app->add_option("--num-classes", a.num_classes, "folder: number of classes")
+      ->check(CLI::PositiveNumber)->group("Data");
+  app->add_option("--class-names", a.class_names, "folder: comma-separated class names")->group("Data");
+  app->add_option("--ignore-index", a.ignore_index, "folder: label value to ignore (default 255)")
+      ->check(CLI::Range(0, 65535))->group("Data");
+  app->add_option("--train-list", a.train_list, "folder: split file of 'image label' lines")->group("Data");
+  app->add_option("--val-list", a.val_list, "folder: split file of 'image label' lines")->group("Data");
+}
+
+void add_schedule_options(CLI::App* app, ScheduleArgs& a) {
+  app->add_option("--iters", a.iters, "training iterations")->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--batch", a.batch, "images per iteration")->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--lr", a.lr, "base learning rate (poly decay, power 0.9)")
+      ->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--crop", a.crop, "training crop HxW")->group("Schedule");
+  app->add_option("--scale", a.scale, "random scale range MIN:MAX, e.g. 0.5:2")->group("Schedule");
+  app->add_flag("--no-flip", a.no_flip, "no random horizontal flip")->group("Schedule");
+  app->add_option("--checkpoint-every", a.checkpoint_every, "iterations between checkpoints")
+      ->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--log-every", a.log_every, "iterations between log lines")
+      ->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--eval-batch", a.eval_batch, "images per evaluation forward")
+      ->check(CLI::PositiveNumber)->group("Schedule");
+}
+
+void add_net_options(CLI::App* app, NetArgs& a) {
+  app->add_option("--depth", a.depth, "ResNet depth")->check(CLI::IsMember({18, 34, 50, 101}))->group("Model");
+  app->add_option("--width", a.width, "channel width multiplier (1 = the paper's networks)")
+      ->check(CLI::Range(1e-3, 4.0))->group("Model");
+  app->add_option("--stem", a.stem, "ResNet stem")->check(CLI::IsMember({"standard", "deep"}))->group("Model");
+  app->add_option("--output-stride", a.output_stride, "backbone output stride")
+      ->check(CLI::IsMember({8, 16, 32}))->group("Model");
+  app->add_option("--backbone-weights", a.backbone_weights,
+                  "initial backbone weights (safetensors or torch.save dict, torchvision names)")
+      ->check(CLI::ExistingFile)->group("Model");
+}
+
+void add_runtime_options(CLI::App* app, RuntimeArgs& a) {
+  app->add_option("--threads", a.threads, "CPU threads for libtorch (0 = all cores)")
+      ->check(CLI::NonNegativeNumber)->group("Runtime");
+  app->add_option("--device", a.device, "auto = cuda when available")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->group("Runtime");
+  app->add_option("--workers", a.workers, "data-loading threads")->check(CLI::Range(1, 64))->group("Runtime");
+}
+
+void apply(const DataArgs& a, data::DataConfig& d) {
+  if (!a.name.empty()) d.name = a.name;
+  if (!a.root.empty()) d.root = a.root;
+  if (a.train_size > 0) d.train_size = a.train_size;
+  if (a.val_size > 0) d.val_size = a.val_size;
+  if (!a.canvas.empty()) std::tie(d.height, d.width) = train::parse_size(a.canvas, "--canvas");
+  if (a.data_seed >= 0) d.seed = static_cast<uint64_t>(a.data_seed);
+  if (a.holdout >= 0) d.holdout = a.holdout;
+  if (a.limit >= 0) d.limit = a.limit;
+  if (a.num_classes > 0) d.num_classes = a.num_classes;
+  if (!a.class_names.empty()) d.class_names = split_list(a.class_names);
+  if (a.ignore_index >= 0) d.ignore_index = a.ignore_index;
+  if (!a.train_list.empty()) d.train_list = a.train_list;
+  if (!a.val_list.empty()) d.val_list = a.val_list;
+}
+
+void apply(const ScheduleArgs& a, train::RunConfig& c) {
+  if (a.iters > 0) c.schedule.iterations = a.iters;
+  if (a.batch > 0) c.schedule.batch_size = a.batch;
+  if (a.lr > 0) c.schedule.lr = a.lr;
+  if (!a.crop.empty()) std::tie(c.augment.crop_h, c.augment.crop_w) = train::parse_size(a.crop, "--crop");
+  if (!a.scale.empty()) {
+    const auto colon = a.scale.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      c.augment.scale_min = std::stod(a.scale.substr(0, colon));
+      c.augment.scale_max = std::stod(a.scale.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw Error(fmt::format("--scale '{}' is not a range (expected MIN:MAX, e.g. 0.5:2)", a.scale));
+    }
+  }
+  if (a.no_flip) c.augment.flip = false;
+  if (a.checkpoint_every > 0) c.checkpoint_every = a.checkpoint_every;
+  if (a.log_every > 0) c.log_every = a.log_every;
+  if (a.eval_batch > 0) c.eval_batch = a.eval_batch;
+}
+
+void apply(const NetArgs& a, train::NetConfig& n) {
+  if (a.depth > 0) n.depth = a.depth;
+  if (a.width > 0) n.width = a.width;
+  if (!a.stem.empty()) n.stem = a.stem;
+  if (a.output_stride > 0) n.output_stride = a.output_stride;
+  if (!a.backbone_weights.empty()) n.backbone_weights = a.backbone_weights;
+}
+
+void apply(const RuntimeArgs& a, train::RunConfig& c) {
+  c.threads = a.threads;
+  c.device = a.device;
+  c.workers = a.workers;
+}
+
+}  // namespace cwd::cli

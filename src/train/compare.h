@@ -1,0 +1,48 @@
+#pragma once
+// The comparison grid: one teacher, a baseline student per seed, and a distilled student per
+// method × placement × seed, all under one recipe and data order; then the tables.
+
+#include "src/train/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cwd::train {
+
+struct CompareConfig {
+  std::string preset = "quick";
+  int64_t seeds = 0;                    ///< 0 = the preset's
+  std::vector<std::string> methods;     ///< empty = the preset's
+  std::vector<std::string> placements;  ///< empty = the preset's
+  std::string out_dir;                  ///< empty = results/<preset>
+  std::string teacher;                  ///< an existing teacher record/checkpoint instead of training one
+  nlohmann::json loss_options = nlohmann::json::object();  ///< applied to every method ("k=v" flags)
+  bool latex = false;
+  /// Applied to every run's config (teacher and students) after the preset: data, runtime, etc.
+  std::function<void(RunConfig&)> adjust_all;
+  /// Applied to student runs only (schedule/model overrides).
+  std::function<void(RunConfig&)> adjust_student;
+  std::string command_line;
+};
+
+/// One planned run.
+struct PlannedRun {
+  RunConfig config;
+  std::string kind;  ///< "teacher", "baseline", "distill"
+};
+
+/// The runs of a comparison in the order they execute (teacher first).
+std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
+
+/// Runs (or reuses: a record with the same configuration hash is not redone; an unfinished run
+/// continues from its checkpoint) every planned run, then writes DIR/table.{json,md,csv}.
+/// Returns the table.
+nlohmann::json run_comparison(const CompareConfig& config);
+
+/// Rebuilds the tables from the run records in `dir` alone.
+nlohmann::json tables_from_records(const std::string& dir, bool latex);
+
+}  // namespace cwd::train
