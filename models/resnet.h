@@ -2,9 +2,23 @@
 // Dilated ResNet backbones (depth 18/34 basic blocks, 50/101 bottlenecks) with torchvision's
 // submodule names (conv1, bn1, layer1..layer4, downsample), a width multiplier and an optional
 // deep stem (three 3×3 convs: conv1/bn1, conv2/bn2, conv3/bn3).
+//
+// Conventions (torchvision v1.5 where it has one):
+// - Channels: c(n) = max(1, round(n·width)); stage planes c(64), c(128), c(256), c(512); basic
+//   blocks output `planes`, bottlenecks `4·planes` (stride on the 3×3 conv).
+// - Standard stem: conv1 7×7/2 (c(64)) → bn1 → ReLU → maxpool 3×3/2.
+// - Deep stem (PSPNet / ResNet-C, as in the CWD and TorchDistiller code): conv1 3×3/2 (c(64)),
+//   conv2 3×3 (c(64)), conv3 3×3 (c(128)), each followed by its BN and ReLU, then maxpool 3×3/2;
+//   layer1 then starts from c(128) channels, so its first block always has a downsample.
+// - Dilation (output stride 8: layer3 stride 1 dilation 2, layer4 stride 1 dilation 4; 16: layer4
+//   stride 1 dilation 2): every block of a dilated layer uses the layer's dilation (the DeepLab /
+//   PSPNet convention; torchvision's own first block keeps the previous one). Parameter counts do
+//   not depend on it.
+// - Init: convs kaiming-normal (fan_out, ReLU), BN weight 1 and bias 0 (torchvision's).
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -40,17 +54,37 @@ class ResNetImpl : public torch::nn::Module {
   /// Output channels of layer1..layer4 (stage 1..4).
   int64_t stage_channels(int stage) const;
 
+  /// Analytic cost of forward() at an N=1 input_h×input_w input, counted with the conventions
+  /// of model_stats (pspnet.h), and the size of the layer4 map it produces.
+  struct Cost {
+    double flops = 0;
+    int64_t out_h = 0, out_w = 0;
+  };
+  Cost forward_cost(int64_t input_h, int64_t input_w) const;
+
  private:
+  template <typename Block>
+  void build_layers(const std::array<int64_t, 4>& blocks_per_layer);
+
   ResNetOptions options_;
-  // (members: conv1, bn1, [conv2, bn2, conv3, bn3], layer1..layer4 registered under those names)
-  struct Parts;
-  std::shared_ptr<Parts> parts_;
+  std::array<int64_t, 4> stage_channels_{};
+  // Registered as conv1, bn1, [conv2, bn2, conv3, bn3 for the deep stem], layer1..layer4.
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr}, layer4_{nullptr};
 };
 TORCH_MODULE(ResNet);
 
 /// Loads backbone weights from a safetensors file or a `torch.save`d plain dict of tensors
 /// (keys as torchvision's: "conv1.weight", "layer1.0.bn1.running_mean", ...; a "fc.*" entry is
-/// ignored). Throws cwd::Error listing missing, unexpected and wrongly shaped tensors.
+/// ignored; a "module." or "backbone." prefix shared by every key is stripped; a missing
+/// num_batches_tracked is allowed). Throws one cwd::Error line listing missing, unexpected and
+/// wrongly shaped tensors, and copies nothing then. libtorch cannot unpickle the OrderedDict that
+/// Module.state_dict() returns: save dict(state_dict) or convert with
+/// scripts/convert_torchvision.py.
 void load_backbone_weights(ResNet& backbone, const std::string& path);
+
+/// "ResNet-18 (standard stem, width 0.25, OS 8)".
+std::string describe(const ResNetOptions& options);
 
 }  // namespace cwd::models

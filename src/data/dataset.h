@@ -74,4 +74,20 @@ const std::vector<std::string>& cityscapes_class_names();
 /// fashion-scenes class names: "background" then the 10 Fashion-MNIST classes.
 const std::vector<std::string>& fashion_scene_class_names();
 
+/// fashion-scenes debugging aid: one item pasted into a scene.
+struct SceneItem {
+  int64_t class_id = 0;      ///< 1..10 (the Fashion-MNIST label + 1)
+  std::string source;        ///< Fashion-MNIST split the item comes from: "train" or "t10k"
+  int64_t source_index = 0;  ///< index of the item in that split's IDX files
+  int64_t x = 0, y = 0;      ///< top-left corner on the canvas (may be negative)
+  int64_t width = 0, height = 0;
+};
+/// The items of sample `index` of a fashion-scenes dataset (any split, after holdout/limit), in
+/// paint order (later items occlude earlier ones). Throws cwd::Error for other datasets.
+std::vector<SceneItem> fashion_scene_items(const SegDataset& dataset, int64_t index);
+
+/// Writes a PNG grid of the first `count` samples (fewer if the dataset is smaller): each image
+/// beside its colourised label (ignore pixels white). Backs `cwd-bench data preview`.
+void write_preview(const SegDataset& dataset, int64_t count, const std::string& png_path);
+
 }  // namespace cwd::data

@@ -19,7 +19,7 @@ struct AugmentConfig {
   int64_t crop_w = 256;
   double scale_min = 0.5;  ///< random rescale factor range (1, 1 = off)
   double scale_max = 2.0;
-  bool flip = true;        ///< random horizontal flip
+  bool flip = true;  ///< random horizontal flip
 };
 
 struct Batch {
@@ -32,14 +32,19 @@ torch::Tensor normalize_image(const torch::Tensor& image_hwc_u8);
 
 /// Random scale, random crop (image padded with 0, label with ignore), random flip; then
 /// normalisation. `rng_seed` fully determines the random choices. Returns unbatched tensors
-/// (images 3×crop_h×crop_w, labels crop_h×crop_w).
+/// (images 3×crop_h×crop_w, labels crop_h×crop_w). Padding: when the scaled image is smaller
+/// than the crop it sits at the top-left and the rest is 0 in the *normalised* image (the
+/// ImageNet mean colour, as in PSPNet/mmseg) and the ignore index in the label.
 Batch augment_sample(const RawSample& sample, const AugmentConfig& config, int64_t ignore_index,
                      uint64_t rng_seed);
 
 class TrainStream {
  public:
   /// Batch i of the stream is drawn from epoch-wise permutations of the dataset seeded by `seed`.
-  /// `start_iteration` lets a resumed run continue the stream. `workers` background threads.
+  /// `start_iteration` lets a resumed run continue the stream. `workers` background threads
+  /// (0: batches are built inside next()); the batches do not depend on `workers`.
+  /// Sample k of batch i is permutation_e[(i·batch_size + k) mod size] with
+  /// e = (i·batch_size + k) / size, augmented with a seed derived from (seed, i, k).
   TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfig config, int64_t batch_size,
               uint64_t seed, int64_t start_iteration, int workers);
   ~TrainStream();

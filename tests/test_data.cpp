@@ -1,0 +1,649 @@
+// Tests for src/data: fashion-scenes, cityscapes, folder, augmentation and the training stream.
+
+#include "src/core/error.h"
+#include "src/data/dataset.h"
+#include "src/data/loader.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+using cwd::data::DataConfig;
+using cwd::data::RawSample;
+using cwd::data::SegDataset;
+using cwd::data::Split;
+
+namespace {
+
+const char* kFashionRoot = "/usr/share/datasets/fashion-mnist";
+
+DataConfig small_scenes(uint64_t seed = 0) {
+  DataConfig config;
+  config.train_size = 20;
+  config.val_size = 20;
+  config.height = 64;
+  config.width = 128;
+  config.seed = seed;
+  return config;
+}
+
+/// Datasets built once per test binary (the train IDX files take a moment to read).
+/// Tests use the val split (10000 items, quick to read) unless they need the train split.
+std::shared_ptr<const SegDataset> scenes(Split split) {
+  if (split == Split::kVal) {
+    static const auto val = cwd::data::make_dataset(small_scenes(), Split::kVal);
+    return val;
+  }
+  static const auto train = cwd::data::make_dataset(small_scenes(), Split::kTrain);
+  return train;
+}
+
+bool same(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() && torch::equal(a, b);
+}
+
+/// FNV-1a over the bytes of a uint8 tensor.
+uint64_t fnv1a(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  const uint8_t* p = c.data_ptr<uint8_t>();
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int64_t i = 0; i < c.numel(); ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/// Runs `fn`, expects a cwd::Error and returns its message.
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const cwd::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a cwd::Error";
+  return "";
+}
+
+/// Labels of a Fashion-MNIST IDX label file, read independently of the library.
+std::vector<uint8_t> read_idx_labels(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  if (f == nullptr) return {};
+  uint8_t header[8];
+  EXPECT_EQ(gzread(f, header, 8), 8);
+  const uint32_t n = (uint32_t{header[4]} << 24) | (uint32_t{header[5]} << 16) |
+                     (uint32_t{header[6]} << 8) | header[7];
+  std::vector<uint8_t> labels(n);
+  EXPECT_EQ(gzread(f, labels.data(), n), static_cast<int>(n));
+  gzclose(f);
+  return labels;
+}
+
+/// A fresh, empty temporary directory (removed by the destructor).
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name) {
+    path_ = fs::temp_directory_path() /
+            ("cwd_test_data_" + name + "_" +
+             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+             std::to_string(reinterpret_cast<uintptr_t>(this)));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  fs::path operator/(const std::string& rel) const { return path_ / rel; }
+  std::string str() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
+void write_png(const fs::path& path, const cv::Mat& mat) {
+  fs::create_directories(path.parent_path());
+  ASSERT_TRUE(cv::imwrite(path.string(), mat)) << path;
+}
+
+cv::Mat label_mat(int rows, int cols, std::initializer_list<int> values) {
+  cv::Mat m(rows, cols, CV_8UC1);
+  auto it = values.begin();
+  for (int i = 0; i < rows * cols; ++i) {
+    m.at<uint8_t>(i / cols, i % cols) = static_cast<uint8_t>(*it);
+    if (++it == values.end()) it = values.begin();
+  }
+  return m;
+}
+
+cv::Mat colour_mat(int rows, int cols, int seed) {
+  cv::Mat m(rows, cols, CV_8UC3);
+  for (int y = 0; y < rows; ++y) {
+    for (int x = 0; x < cols; ++x) {
+      m.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>(seed + x), static_cast<uint8_t>(y),
+                                        static_cast<uint8_t>(seed * 7));
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+// ---- fashion-scenes ---------------------------------------------------------------------------
+
+TEST(FashionScenes, SameKeyGivesSameSceneAndSeedChangesIt) {
+  const auto a = scenes(Split::kVal);
+  const auto b = cwd::data::make_dataset(small_scenes(), Split::kVal);  // loaded separately
+  const auto c = cwd::data::make_dataset(small_scenes(7), Split::kVal);
+  for (int64_t i : {0, 3, 19}) {
+    const RawSample x = a->get(i), y = b->get(i), z = c->get(i);
+    EXPECT_EQ(x.image.sizes(), (std::vector<int64_t>{64, 128, 3}));
+    EXPECT_EQ(x.image.scalar_type(), torch::kUInt8);
+    EXPECT_EQ(x.label.sizes(), (std::vector<int64_t>{64, 128}));
+    EXPECT_TRUE(same(x.image, y.image) && same(x.label, y.label)) << "scene " << i;
+    EXPECT_FALSE(same(x.image, z.image)) << "seed 7 should change scene " << i;
+  }
+  EXPECT_FALSE(same(a->get(0).image, a->get(1).image));
+  EXPECT_NE(a->identity(), c->identity());
+}
+
+TEST(FashionScenes, ThreadsDoNotChangeScenes) {
+  const auto ds = scenes(Split::kVal);
+  std::vector<RawSample> first(8), second(8);
+  std::thread t1([&] {
+    for (int i = 0; i < 8; ++i) first[i] = ds->get(i);
+  });
+  std::thread t2([&] {
+    for (int i = 7; i >= 0; --i) second[i] = ds->get(i);
+  });
+  t1.join();
+  t2.join();
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(same(first[i].image, second[i].image) && same(first[i].label, second[i].label));
+  }
+}
+
+TEST(FashionScenes, GoldenChecksumOfSceneZero) {
+  // Pins the generator across runs and platforms. If a deliberate change to the scenes breaks
+  // this, bump kGenerator in fashion_scenes.cpp and update the numbers.
+  const RawSample s = scenes(Split::kTrain)->get(0);
+  EXPECT_EQ(fnv1a(s.image), 0xe7bedbd7a2d0313cULL);
+  EXPECT_EQ(fnv1a(s.label), 0x57015b462f500a5aULL);
+  const RawSample v = scenes(Split::kVal)->get(0);
+  EXPECT_EQ(fnv1a(v.image), 0x962d44f2b163b2c9ULL);
+  EXPECT_EQ(fnv1a(v.label), 0xcd53e53b0362ee2dULL);
+}
+
+TEST(FashionScenes, TrainAndValDrawItemsFromTheirOwnSplit) {
+  const auto train = scenes(Split::kTrain), val = scenes(Split::kVal);
+  EXPECT_EQ(train->identity()["source"],
+            nlohmann::json({"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}));
+  EXPECT_EQ(val->identity()["source"],
+            nlohmann::json({"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}));
+  EXPECT_EQ(train->identity()["split"], "train");
+  EXPECT_EQ(val->identity()["split"], "val");
+  // The item's class must match the label file of the split it claims to come from: items drawn
+  // from the other split would match only by chance (1 in 10 per item, ~100 items).
+  const auto train_labels =
+      read_idx_labels(std::string(kFashionRoot) + "/train-labels-idx1-ubyte.gz");
+  const auto val_labels = read_idx_labels(std::string(kFashionRoot) + "/t10k-labels-idx1-ubyte.gz");
+  int64_t beyond_t10k = 0, items = 0;
+  for (int64_t i = 0; i < 20; ++i) {
+    for (const auto& item : cwd::data::fashion_scene_items(*val, i)) {
+      ASSERT_EQ(item.source, "t10k");
+      ASSERT_LT(item.source_index, 10000);
+      EXPECT_EQ(item.class_id, val_labels[item.source_index] + 1);
+      ++items;
+    }
+    for (const auto& item : cwd::data::fashion_scene_items(*train, i)) {
+      ASSERT_EQ(item.source, "train");
+      ASSERT_LT(item.source_index, 60000);
+      EXPECT_EQ(item.class_id, train_labels[item.source_index] + 1);
+      beyond_t10k += item.source_index >= 10000;
+    }
+  }
+  // Same (split-independent) key, different item source: train and val scenes differ.
+  EXPECT_FALSE(same(train->get(0).image, val->get(0).image));
+  EXPECT_GT(items, 40);
+  EXPECT_GT(beyond_t10k, 20);  // train items span the whole 60000-item split
+}
+
+TEST(FashionScenes, LabelsAreClassesOrIgnoreAndCoverTheClasses) {
+  const auto ds = scenes(Split::kVal);
+  EXPECT_EQ(ds->num_classes(), 11);
+  EXPECT_EQ(ds->class_names().front(), "background");
+  EXPECT_EQ(ds->class_names().back(), "ankle-boot");
+  std::vector<int64_t> histogram(256, 0);
+  for (int64_t i = 0; i < ds->size(); ++i) {
+    const RawSample s = ds->get(i);
+    std::set<int64_t> allowed = {0, 255};
+    for (const auto& item : cwd::data::fashion_scene_items(*ds, i)) allowed.insert(item.class_id);
+    const uint8_t* l = s.label.data_ptr<uint8_t>();
+    for (int64_t k = 0; k < s.label.numel(); ++k) {
+      ASSERT_TRUE(allowed.count(l[k]))
+          << "scene " << i << " has label " << int(l[k]) << " but no such item";
+      ++histogram[l[k]];
+    }
+  }
+  const double total = 20.0 * 64 * 128;
+  int classes_seen = 0;
+  for (int c = 1; c <= 10; ++c) classes_seen += histogram[c] > 0;
+  EXPECT_GE(classes_seen, 8);
+  EXPECT_GT(histogram[0] / total, 0.5);  // mostly background ...
+  EXPECT_LT(histogram[0] / total, 0.97);
+  EXPECT_GT(histogram[255] / total, 0.0);  // ... some uncertain edges, but not many
+  EXPECT_LT(histogram[255] / total, 0.05);
+}
+
+TEST(FashionScenes, HoldoutAndLimitCarveTheTrainSplit) {
+  DataConfig config = small_scenes();
+  config.holdout = 5;
+  const auto train = cwd::data::make_dataset(config, Split::kTrain);
+  const auto holdout = cwd::data::make_dataset(config, Split::kHoldout);
+  EXPECT_EQ(train->size(), 15);
+  EXPECT_EQ(holdout->size(), 5);
+  EXPECT_EQ(holdout->identity()["split"], "holdout");
+  EXPECT_TRUE(same(holdout->get(0).image, scenes(Split::kTrain)->get(15).image));
+  EXPECT_TRUE(same(train->get(14).label, scenes(Split::kTrain)->get(14).label));
+  EXPECT_EQ(cwd::data::fashion_scene_items(*holdout, 4).front().source, "train");
+  config.limit = 3;
+  EXPECT_EQ(cwd::data::make_dataset(config, Split::kVal)->size(), 3);
+  config.holdout = 20;
+  EXPECT_NE(error_of([&] {
+              cwd::data::make_dataset(config, Split::kTrain);
+            }).find("holdout 20 leaves no training images"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { cwd::data::make_dataset(small_scenes(), Split::kHoldout); }).find("--holdout"),
+      std::string::npos);
+}
+
+TEST(FashionScenes, MissingPackageSaysHowToInstallIt) {
+  DataConfig config = small_scenes();
+  config.root = "/nonexistent/fashion-mnist";
+  EXPECT_EQ(error_of([&] { cwd::data::make_dataset(config, Split::kTrain); }),
+            "fashion-scenes: /nonexistent/fashion-mnist/train-images-idx3-ubyte.gz not found; "
+            "install the data package with 'apt-get install -y dataset-fashion-mnist' or pass "
+            "--data-root DIR");
+  EXPECT_NE(error_of([&] {
+              cwd::data::make_dataset(config, Split::kVal);
+            }).find("apt-get install -y dataset-fashion-mnist"),
+            std::string::npos);
+}
+
+TEST(FashionScenes, TruncatedOrWrongIdxFileIsNamed) {
+  TempDir dir("idx");
+  for (const char* name : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}) {
+    fs::copy_file(fs::path(kFashionRoot) / name, dir / name);
+  }
+  DataConfig config = small_scenes();
+  config.root = dir.str();
+  EXPECT_EQ(cwd::data::make_dataset(config, Split::kVal)->size(), 20);  // the copy works
+  const fs::path images = dir / "t10k-images-idx3-ubyte.gz";
+  fs::resize_file(images, fs::file_size(images) / 2);
+  std::string message = error_of([&] { cwd::data::make_dataset(config, Split::kVal); });
+  EXPECT_NE(message.find(images.string() + " is truncated or corrupt"), std::string::npos)
+      << message;
+  // A well-formed gzip whose content is not an IDX image file.
+  gzFile f = gzopen(images.string().c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  const char junk[] = "this is not an IDX file at all";
+  gzwrite(f, junk, sizeof(junk));
+  gzclose(f);
+  message = error_of([&] { cwd::data::make_dataset(config, Split::kVal); });
+  EXPECT_NE(message.find(images.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("magic number"), std::string::npos) << message;
+}
+
+TEST(Datasets, UnknownNameListsKnownOnes) {
+  DataConfig config;
+  config.name = "imagenet";
+  EXPECT_EQ(error_of([&] { cwd::data::make_dataset(config, Split::kTrain); }),
+            "unknown dataset 'imagenet' (known: cityscapes, fashion-scenes, folder)");
+  EXPECT_EQ(cwd::data::to_string(Split::kHoldout), "holdout");
+}
+
+// ---- cityscapes -------------------------------------------------------------------------------
+
+TEST(Cityscapes, TrainIdMapping) {
+  EXPECT_EQ(cwd::data::cityscapes_class_names().size(), 19u);
+  EXPECT_EQ(cwd::data::cityscapes_class_names()[13], "car");
+  const int ids[] = {7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33};
+  for (int t = 0; t < 19; ++t) EXPECT_EQ(cwd::data::cityscapes_train_id(ids[t]), t);
+  for (int id : {-1, 0, 1, 6, 9, 10, 14, 15, 16, 18, 29, 30, 34, 255}) {
+    EXPECT_EQ(cwd::data::cityscapes_train_id(id), 255) << id;
+  }
+}
+
+TEST(Cityscapes, ReadsTheOfficialLayout) {
+  TempDir dir("cityscapes");
+  const auto image = [&](const std::string& split, const std::string& city,
+                         const std::string& stem) {
+    return dir / ("leftImg8bit/" + split + "/" + city + "/" + stem + "_leftImg8bit.png");
+  };
+  const auto label = [&](const std::string& split, const std::string& city,
+                         const std::string& stem) {
+    return dir / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png");
+  };
+  // Two cities, written out of order; the dataset sorts them.
+  write_png(image("train", "zurich", "zurich_000000_000019"), colour_mat(4, 6, 1));
+  write_png(label("train", "zurich", "zurich_000000_000019"), label_mat(4, 6, {26}));
+  write_png(image("train", "aachen", "aachen_000000_000019"), colour_mat(4, 6, 2));
+  write_png(label("train", "aachen", "aachen_000000_000019"),
+            label_mat(4, 6, {0, 7, 8, 26, 33, 34, 255, 24}));
+  write_png(image("val", "lindau", "lindau_000000_000019"), colour_mat(4, 6, 3));
+  write_png(label("val", "lindau", "lindau_000000_000019"), label_mat(4, 6, {23}));
+  DataConfig config;
+  config.name = "cityscapes";
+  config.root = dir.str();
+  const auto train = cwd::data::make_dataset(config, Split::kTrain);
+  ASSERT_EQ(train->size(), 2);
+  EXPECT_EQ(train->num_classes(), 19);
+  EXPECT_EQ(train->ignore_index(), 255);
+  const RawSample s = train->get(0);  // aachen
+  EXPECT_EQ(s.image.sizes(), (std::vector<int64_t>{4, 6, 3}));
+  // BGR on disk → RGB in memory: colour_mat(…, 2) has blue = 2 + x, red = 14.
+  EXPECT_EQ(s.image[0][3][2].item<int>(), 5);
+  EXPECT_EQ(s.image[0][3][0].item<int>(), 14);
+  const std::vector<int> expected = {255, 0, 1, 13, 18, 255, 255, 11};
+  for (int k = 0; k < 24; ++k) {
+    EXPECT_EQ(s.label[k / 6][k % 6].item<int>(), expected[k % 8]) << "pixel " << k;
+  }
+  EXPECT_EQ(train->get(1).label[0][0].item<int>(), 13);  // zurich, car
+  const auto val = cwd::data::make_dataset(config, Split::kVal);
+  EXPECT_EQ(val->size(), 1);
+  EXPECT_EQ(val->get(0).label[2][2].item<int>(), 10);  // sky
+  EXPECT_EQ(val->identity()["name"], "cityscapes");
+  EXPECT_EQ(val->identity()["split"], "val");
+
+  // Holdout: the last image(s) of the sorted train list.
+  config.holdout = 1;
+  EXPECT_TRUE(
+      same(cwd::data::make_dataset(config, Split::kHoldout)->get(0).label, train->get(1).label));
+  config.holdout = 0;
+
+  // The identity's content hash follows the file list.
+  const auto hash_before = train->identity()["content_hash"];
+  write_png(image("train", "bremen", "bremen_000000_000019"), colour_mat(4, 6, 4));
+  std::string message = error_of([&] { cwd::data::make_dataset(config, Split::kTrain); });
+  EXPECT_NE(message.find("bremen_000000_000019_leftImg8bit.png has no label"), std::string::npos)
+      << message;
+  write_png(label("train", "bremen", "bremen_000000_000019"), label_mat(4, 6, {7}));
+  EXPECT_NE(cwd::data::make_dataset(config, Split::kTrain)->identity()["content_hash"],
+            hash_before);
+
+  config.root = dir.str() + "/missing";
+  message = error_of([&] { cwd::data::make_dataset(config, Split::kTrain); });
+  EXPECT_NE(message.find(config.root), std::string::npos) << message;
+  EXPECT_NE(message.find("--data-root"), std::string::npos) << message;
+}
+
+// ---- folder -----------------------------------------------------------------------------------
+
+TEST(Folder, PairsByNameAndByListFile) {
+  TempDir dir("folder");
+  write_png(dir / "images/train/b.jpg", colour_mat(5, 7, 1));
+  write_png(dir / "labels/train/b.png", label_mat(5, 7, {1}));
+  write_png(dir / "images/train/a.png", colour_mat(5, 7, 2));
+  write_png(dir / "labels/train/a.png", label_mat(5, 7, {0, 2, 255}));
+  write_png(dir / "images/val/c.png", colour_mat(3, 3, 3));
+  write_png(dir / "labels/val/c.png", label_mat(3, 3, {2}));
+  DataConfig config;
+  config.name = "folder";
+  config.root = dir.str();
+  EXPECT_NE(
+      error_of([&] { cwd::data::make_dataset(config, Split::kTrain); }).find("pass --num-classes"),
+      std::string::npos);
+  config.num_classes = 3;
+  const auto train = cwd::data::make_dataset(config, Split::kTrain);
+  ASSERT_EQ(train->size(), 2);
+  EXPECT_EQ(train->get(0).label[0][1].item<int>(), 2);  // a.png first
+  EXPECT_EQ(train->get(0).label[0][2].item<int>(), 255);
+  EXPECT_EQ(train->get(1).label[4][6].item<int>(), 1);  // b.jpg ↔ b.png
+  EXPECT_EQ(train->class_names(), (std::vector<std::string>{"class0", "class1", "class2"}));
+  EXPECT_EQ(cwd::data::make_dataset(config, Split::kVal)->get(0).label[1][1].item<int>(), 2);
+
+  // List files, relative to the root, in their own order.
+  {
+    std::ofstream list(dir / "train.txt");
+    list << "# image label\n\nimages/val/c.png labels/val/c.png\nimages/train/a.png "
+            "labels/train/a.png\n";
+  }
+  config.train_list = "train.txt";
+  config.class_names = {"sky", "road", "car"};
+  const auto listed = cwd::data::make_dataset(config, Split::kTrain);
+  ASSERT_EQ(listed->size(), 2);
+  EXPECT_EQ(listed->get(0).image.size(0), 3);  // c.png
+  EXPECT_EQ(listed->get(1).image.size(0), 5);  // a.png
+  EXPECT_EQ(listed->class_names()[2], "car");
+
+  config.class_names = {"sky"};
+  EXPECT_NE(error_of([&] {
+              cwd::data::make_dataset(config, Split::kTrain);
+            }).find("1 class names given for 3 classes"),
+            std::string::npos);
+}
+
+TEST(Folder, BadFilesGiveOneLineNamingThem) {
+  TempDir dir("badfiles");
+  write_png(dir / "images/train/a.png", colour_mat(32, 32, 1));
+  write_png(dir / "labels/train/a.png", label_mat(32, 32, {0, 1, 42}));
+  write_png(dir / "images/train/b.png", colour_mat(32, 32, 2));
+  write_png(dir / "labels/train/b.png", label_mat(32, 31, {0}));
+  write_png(dir / "images/train/c.png", colour_mat(64, 64, 3));
+  write_png(dir / "labels/train/c.png", label_mat(64, 64, {0}));
+  write_png(dir / "images/train/d.png", colour_mat(8, 8, 4));
+  write_png(dir / "labels/train/d.png", colour_mat(8, 8, 4));  // 3-channel label
+  const fs::path truncated = dir / "images/train/c.png";
+  fs::resize_file(truncated, fs::file_size(truncated) / 2);
+  DataConfig config;
+  config.name = "folder";
+  config.root = dir.str();
+  config.num_classes = 19;
+  const auto ds = cwd::data::make_dataset(config, Split::kTrain);  // files are checked in get()
+  ASSERT_EQ(ds->size(), 4);
+  EXPECT_EQ(error_of([&] { ds->get(0); }),
+            "label '" + (dir / "labels/train/a.png").string() +
+                "' has value 42, but there are 19 classes (0..18) and the ignore index is 255");
+  std::string message = error_of([&] { ds->get(1); });
+  EXPECT_NE(message.find((dir / "images/train/b.png").string()), std::string::npos) << message;
+  EXPECT_NE(message.find((dir / "labels/train/b.png").string()), std::string::npos) << message;
+  EXPECT_EQ(error_of([&] { ds->get(2); }),
+            "cannot read image '" + truncated.string() + "' (unreadable or truncated file)");
+  EXPECT_NE(error_of([&] { ds->get(3); }).find("single-channel"), std::string::npos);
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+
+  config.root = dir.str() + "/nope";
+  message = error_of([&] { cwd::data::make_dataset(config, Split::kTrain); });
+  EXPECT_NE(message.find(config.root + " not found"), std::string::npos) << message;
+}
+
+// ---- augmentation -----------------------------------------------------------------------------
+
+TEST(Augment, NormalisesWithImageNetStatistics) {
+  torch::Tensor image = torch::zeros({1, 2, 3}, torch::kUInt8);
+  image[0][1][0] = 255;
+  image[0][1][2] = 128;
+  const torch::Tensor n = cwd::data::normalize_image(image);
+  ASSERT_EQ(n.sizes(), (std::vector<int64_t>{3, 1, 2}));
+  EXPECT_NEAR(n[0][0][0].item<float>(), -0.485f / 0.229f, 1e-5);
+  EXPECT_NEAR(n[0][0][1].item<float>(), (1.f - 0.485f) / 0.229f, 1e-5);
+  EXPECT_NEAR(n[1][0][1].item<float>(), -0.456f / 0.224f, 1e-5);
+  EXPECT_NEAR(n[2][0][1].item<float>(), (128.f / 255.f - 0.406f) / 0.225f, 1e-5);
+}
+
+TEST(Augment, CropPadAndFlipAreReproducible) {
+  const RawSample sample = scenes(Split::kVal)->get(2);
+  cwd::data::AugmentConfig config;
+  config.crop_h = 48;
+  config.crop_w = 80;
+  const auto a = cwd::data::augment_sample(sample, config, 255, 11);
+  const auto b = cwd::data::augment_sample(sample, config, 255, 11);
+  const auto c = cwd::data::augment_sample(sample, config, 255, 12);
+  EXPECT_EQ(a.images.sizes(), (std::vector<int64_t>{3, 48, 80}));
+  EXPECT_EQ(a.labels.sizes(), (std::vector<int64_t>{48, 80}));
+  EXPECT_EQ(a.labels.scalar_type(), torch::kInt64);
+  EXPECT_TRUE(same(a.images, b.images) && same(a.labels, b.labels));
+  EXPECT_FALSE(same(a.images, c.images));
+
+  // Half-size image in a full-size crop: the bottom/right is padding (0 and ignore).
+  config.crop_h = 64;
+  config.crop_w = 128;
+  config.scale_min = config.scale_max = 0.5;
+  config.flip = false;
+  const auto small = cwd::data::augment_sample(sample, config, 255, 3);
+  EXPECT_TRUE((small.labels.slice(0, 32) == 255).all().item<bool>());
+  EXPECT_TRUE((small.labels.slice(1, 64) == 255).all().item<bool>());
+  EXPECT_FALSE((small.labels.slice(0, 0, 32).slice(1, 0, 64) == 255).all().item<bool>());
+  EXPECT_TRUE((small.images.slice(1, 32) == 0).all().item<bool>());
+
+  // Scale 1 and a full crop: each seed gives the image or its mirror, both occur, and the
+  // seed decides which.
+  config.scale_min = config.scale_max = 1.0;
+  config.flip = true;
+  const torch::Tensor plain = cwd::data::normalize_image(sample.image);
+  const torch::Tensor label = sample.label.to(torch::kInt64);
+  int flipped = 0;
+  for (uint64_t seed = 0; seed < 16; ++seed) {
+    const auto out = cwd::data::augment_sample(sample, config, 255, seed);
+    const bool is_flipped = same(out.images, plain.flip({2}));
+    EXPECT_TRUE(is_flipped || same(out.images, plain)) << seed;
+    EXPECT_TRUE(same(out.labels, is_flipped ? label.flip({1}) : label)) << seed;
+    EXPECT_TRUE(same(cwd::data::augment_sample(sample, config, 255, seed).images, out.images));
+    flipped += is_flipped;
+  }
+  EXPECT_GT(flipped, 0);
+  EXPECT_LT(flipped, 16);
+}
+
+TEST(Augment, EvalSampleIsTheWholeNormalisedImage) {
+  const auto batch = cwd::data::eval_sample(*scenes(Split::kVal), 4);
+  EXPECT_EQ(batch.images.sizes(), (std::vector<int64_t>{1, 3, 64, 128}));
+  EXPECT_EQ(batch.labels.sizes(), (std::vector<int64_t>{1, 64, 128}));
+  EXPECT_EQ(batch.labels.scalar_type(), torch::kInt64);
+  EXPECT_TRUE(same(batch.images[0], cwd::data::normalize_image(scenes(Split::kVal)->get(4).image)));
+}
+
+// ---- TrainStream ------------------------------------------------------------------------------
+
+namespace {
+
+/// Sample i is a 2×3 image whose label is all i; index `fail_at` throws.
+class IndexDataset : public SegDataset {
+ public:
+  explicit IndexDataset(int64_t size, int64_t fail_at = -1) : size_(size), fail_at_(fail_at) {}
+  int64_t size() const override { return size_; }
+  RawSample get(int64_t index) const override {
+    if (index == fail_at_) throw cwd::Error("sample " + std::to_string(index) + " is broken");
+    return {torch::full({2, 3, 3}, index, torch::kUInt8),
+            torch::full({2, 3}, index, torch::kUInt8)};
+  }
+  const std::vector<std::string>& class_names() const override { return names_; }
+  nlohmann::json identity() const override { return {{"name", "index"}}; }
+
+ private:
+  int64_t size_, fail_at_;
+  std::vector<std::string> names_ = std::vector<std::string>(250, "c");
+};
+
+cwd::data::AugmentConfig small_crops() {
+  cwd::data::AugmentConfig config;
+  config.crop_h = 48;
+  config.crop_w = 96;
+  return config;
+}
+
+}  // namespace
+
+TEST(TrainStream, SameSeedSameBatchesWhateverTheWorkers) {
+  const auto ds = scenes(Split::kVal);
+  cwd::data::TrainStream one(ds, small_crops(), 4, 5, 0, 1);
+  cwd::data::TrainStream three(ds, small_crops(), 4, 5, 0, 3);
+  cwd::data::TrainStream inline_stream(ds, small_crops(), 4, 5, 0, 0);
+  cwd::data::TrainStream other(ds, small_crops(), 4, 6, 0, 2);
+  std::vector<cwd::data::Batch> reference;
+  for (int i = 0; i < 7; ++i) {  // 28 samples: crosses an epoch boundary (20 scenes)
+    const auto a = one.next(), b = three.next(), c = inline_stream.next(), d = other.next();
+    EXPECT_EQ(a.images.sizes(), (std::vector<int64_t>{4, 3, 48, 96}));
+    EXPECT_EQ(a.labels.sizes(), (std::vector<int64_t>{4, 48, 96}));
+    EXPECT_TRUE(same(a.images, b.images) && same(a.labels, b.labels)) << "batch " << i;
+    EXPECT_TRUE(same(a.images, c.images) && same(a.labels, c.labels)) << "batch " << i;
+    EXPECT_FALSE(same(a.images, d.images)) << "batch " << i;
+    reference.push_back(a);
+  }
+  // Resuming at iteration 4 continues exactly where an uninterrupted stream would be.
+  cwd::data::TrainStream resumed(ds, small_crops(), 4, 5, 4, 2);
+  for (int i = 4; i < 7; ++i) {
+    const auto r = resumed.next();
+    EXPECT_TRUE(same(r.images, reference[i].images) && same(r.labels, reference[i].labels))
+        << "batch " << i;
+  }
+  EXPECT_GE(one.wait_seconds(), 0.0);
+}
+
+TEST(TrainStream, EachEpochVisitsEverySampleOnce) {
+  auto ds = std::make_shared<IndexDataset>(10);
+  cwd::data::AugmentConfig config;
+  config.crop_h = 2;
+  config.crop_w = 3;
+  config.scale_min = config.scale_max = 1.0;
+  config.flip = false;
+  cwd::data::TrainStream stream(ds, config, 4, 1, 0, 2);
+  std::vector<int64_t> order;
+  for (int i = 0; i < 5; ++i) {  // 20 samples = 2 epochs
+    const auto batch = stream.next();
+    for (int k = 0; k < 4; ++k) order.push_back(batch.labels[k][0][0].item<int64_t>());
+  }
+  std::vector<int64_t> epoch0(order.begin(), order.begin() + 10);
+  std::vector<int64_t> epoch1(order.begin() + 10, order.end());
+  EXPECT_NE(epoch0, epoch1);  // reshuffled
+  std::vector<int64_t> all(10);
+  for (int i = 0; i < 10; ++i) all[i] = i;
+  std::sort(epoch0.begin(), epoch0.end());
+  std::sort(epoch1.begin(), epoch1.end());
+  EXPECT_EQ(epoch0, all);
+  EXPECT_EQ(epoch1, all);
+}
+
+TEST(TrainStream, WorkerErrorsReachTheConsumerAndEarlyStopJoins) {
+  auto ds = std::make_shared<IndexDataset>(6, 4);
+  cwd::data::AugmentConfig config;
+  config.crop_h = 2;
+  config.crop_w = 3;
+  // Batch size 6 and one epoch: the first batch holds sample 4 and must fail.
+  cwd::data::TrainStream stream(ds, config, 6, 1, 0, 3);
+  EXPECT_EQ(error_of([&] { stream.next(); }), "sample 4 is broken");
+  EXPECT_EQ(error_of([&] { stream.next(); }), "sample 4 is broken");  // stays failed
+  {
+    // Consumer stops after one batch while workers are mid-prefetch: the destructor joins.
+    cwd::data::TrainStream early(scenes(Split::kVal), small_crops(), 8, 1, 0, 3);
+    early.next();
+  }
+  EXPECT_NE(error_of([&] {
+              cwd::data::TrainStream bad(std::make_shared<IndexDataset>(3), config, 0, 1, 0, 1);
+            }).find("batch size"),
+            std::string::npos);
+}
+
+// ---- preview ----------------------------------------------------------------------------------
+
+TEST(Preview, WritesAGridPng) {
+  TempDir dir("preview");
+  const std::string path = (dir / "preview.png").string();
+  cwd::data::write_preview(*scenes(Split::kVal), 4, path);
+  const cv::Mat grid = cv::imread(path);
+  ASSERT_FALSE(grid.empty());
+  EXPECT_GT(grid.cols, 4 * 128);
+  EXPECT_GT(grid.rows, 2 * 64);
+  EXPECT_NE(error_of([&] {
+              cwd::data::write_preview(*scenes(Split::kVal), 4, "/nonexistent/x.png");
+            }).find("/nonexistent/x.png"),
+            std::string::npos);
+}
