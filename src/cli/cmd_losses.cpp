@@ -64,8 +64,8 @@ void run_bench_losses(BenchLossesArgs args) {
   try {
     per_key = nlohmann::json::parse(args.options_json);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("--options: not valid JSON ({}), expected e.g. '{{\"pa\":{{\"pool\":2}}}}'",
-                            e.what()));
+    throw Error(fmt::format(
+        "--options: not valid JSON ({}), expected e.g. '{{\"pa\":{{\"pool\":2}}}}'", e.what()));
   }
   if (!per_key.is_object()) {
     throw Error("--options: expected a JSON object keyed by loss, e.g. '{\"pa\":{\"pool\":2}}'");
@@ -104,8 +104,12 @@ void add_bench_losses(CLI::App& app) {
   cmd->add_option("-c,--channels", o.channels, "Channel counts C to run (19 logits, 512 features)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--height", o.h, "Map height H")->check(CLI::Range(3, 1 << 16))->capture_default_str();
-  cmd->add_option("--width", o.w, "Map width W")->check(CLI::Range(3, 1 << 16))->capture_default_str();
+  cmd->add_option("--height", o.h, "Map height H")
+      ->check(CLI::Range(3, 1 << 16))
+      ->capture_default_str();
+  cmd->add_option("--width", o.w, "Map width W")
+      ->check(CLI::Range(3, 1 << 16))
+      ->capture_default_str();
   cmd->add_option("--label-stride", o.label_stride, "Labels at (H·s)×(W·s) for IFVD")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -25,6 +25,7 @@ struct TrainArgs {
   std::string name;
   std::string eval_split = "val";
   int64_t seed = 0;
+  int64_t stop_after = 0;
   DataArgs data;
   ScheduleArgs schedule;
   NetArgs net;
@@ -42,6 +43,7 @@ train::RunConfig resolve(const TrainArgs& a) {
   apply(a.runtime, c);
   c.seed = static_cast<uint64_t>(a.seed);
   c.eval_split = a.eval_split;
+  c.stop_after = a.stop_after;
   if (!a.out.empty()) c.out_dir = a.out;
   c.name = a.name;
   if (!a.loss.empty()) {
@@ -71,7 +73,7 @@ void add_train(CLI::App& app, const CliContext& context) {
       ->check(CLI::IsMember({"student", "teacher"}))
       ->capture_default_str();
   sub->add_option("--loss", args->loss, "distillation loss (needs --teacher)")
-      ->check(CLI::IsMember(losses::known_keys()));
+      ->check(known_loss());
   sub->add_option("--on", args->on, "map the loss acts on")
       ->check(CLI::IsMember({"logit", "feature"}))
       ->capture_default_str();
@@ -85,6 +87,9 @@ void add_train(CLI::App& app, const CliContext& context) {
   sub->add_option("--eval-split", args->eval_split, "split evaluated after training")
       ->check(CLI::IsMember({"val", "holdout"}))
       ->capture_default_str();
+  sub->add_option("--stop-after", args->stop_after,
+                  "stop after N iterations as if interrupted (checkpoint kept; rerun to resume)")
+      ->check(CLI::NonNegativeNumber);
   add_net_options(sub, args->net);
   add_schedule_options(sub, args->schedule);
   add_data_options(sub, args->data);

@@ -1,9 +1,11 @@
 #include "src/cli/common.h"
 
+#include "losses/registry.h"
 #include "src/core/error.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace cwd::cli {
@@ -26,6 +28,16 @@ std::vector<std::string> split_list(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+CLI::Validator known_loss() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        const auto keys = losses::known_keys();
+        if (std::find(keys.begin(), keys.end(), value) != keys.end()) return "";
+        return fmt::format("unknown loss '{}' (known: {})", value, fmt::join(keys, ", "));
+      },
+      "LOSS");
 }
 
 void add_data_options(CLI::App* app, DataArgs& a) {

@@ -49,6 +49,9 @@ void apply(const RuntimeArgs& args, train::RunConfig& config);
 /// The command line as one string (for run records).
 std::string command_line(int argc, const char* const* argv);
 
+/// Accepts a registered loss key; otherwise "unknown loss 'x' (known: ...)".
+CLI::Validator known_loss();
+
 /// Comma-separated list → items (empty items dropped).
 std::vector<std::string> split_list(const std::string& text);
 

@@ -2,6 +2,7 @@
 
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
+#include "src/core/memory.h"
 #include "src/core/version.h"
 
 #include <c10/util/Exception.h>
@@ -11,6 +12,8 @@
 #include <iostream>
 
 int main(int argc, char** argv) {
+  // Before any tensor exists: the distillation term's peak memory is counted through it.
+  cwd::install_cpu_memory_counter();
   CLI::App app{"cwd-bench: compare distillation losses for semantic segmentation "
                "(CWD, AT, PI, LOCAL, PA, IFVD) under one teacher, student, data and budget"};
   app.set_version_flag("--version", fmt::format("cwd-bench {} ({})", cwd::version(), cwd::git_commit()));

@@ -86,6 +86,9 @@ struct RunConfig {
   /// Output: DIR/<name>.json (record), DIR/ckpt/<name>.pt, DIR/weights/<name>.safetensors.
   std::string out_dir;
   std::string name;
+  /// Testing aid: stop (as if killed) once this many iterations are done in total, after
+  /// writing the checkpoint; no evaluation, no record. 0 = run to the end. Not part of the hash.
+  int64_t stop_after = 0;
   /// Evaluate on this split after training ("val", or "holdout" for weight sweeps).
   std::string eval_split = "val";
 };

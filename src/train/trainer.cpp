@@ -121,6 +121,9 @@ nlohmann::json record_header() {
 }
 
 nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) {
+  // Count CPU allocations from the start: storage allocated before the counter exists must not be
+  // freed through it.
+  install_cpu_memory_counter();
   RunConfig cfg = config_in;
   if (cfg.name.empty()) cfg.name = default_run_name(cfg);
   validate(cfg);
@@ -220,6 +223,9 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
     net->train();
     if (teacher) teacher->net->eval();
     const int64_t measure_every = device.is_cuda() ? 10 : 1;
+    // The first iterations pay one-off costs (allocator growth, kernel selection): not measured
+    // unless the run is too short to have anything else.
+    const int64_t warmup = iterations > 10 ? 3 : 0;
     for (int64_t it = start; it < iterations; ++it) {
       torch::manual_seed(iteration_seed(cfg.seed, it));
       data::Batch batch = stream.next();
@@ -231,7 +237,7 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
       }
       optimizer.zero_grad();
-      const bool measure = it % measure_every == 0;
+      const bool measure = it >= warmup && it % measure_every == 0;
       auto out = net->forward(x);
       auto ce = segmentation_loss(out.logits, y, ignore) +
                 cfg.schedule.aux_weight * segmentation_loss(out.aux, y, ignore);
@@ -269,7 +275,7 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
             term.ms_sum += 1e3 * seconds_since(t0);
             ++term.ms_count;
           }
-          term.peak_bytes = std::max(term.peak_bytes, scope.peak_bytes());
+          if (measure) term.peak_bytes = std::max(term.peak_bytes, scope.peak_bytes());
         }
         torch::autograd::backward({ce, s_map}, {torch::ones_like(ce), leaf.grad()});
       } else {
@@ -287,8 +293,13 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
         const double elapsed = seconds_since(loop_start);
         progress.update(done, ce_v + dl_v, (done - start) * batch_size / std::max(elapsed, 1e-9));
       }
-      if (done % cfg.checkpoint_every == 0 || done == iterations) {
+      const bool stop_now = cfg.stop_after > 0 && done >= cfg.stop_after && done < iterations;
+      if (done % cfg.checkpoint_every == 0 || done == iterations || stop_now) {
         save(done, wall_before + seconds_since(loop_start), wait_before + stream.wait_seconds());
+      }
+      if (stop_now) {
+        progress.message(fmt::format("stopped at iteration {} (--stop-after); rerun to resume", done));
+        return nullptr;
       }
     }
     wait_s = stream.wait_seconds();
@@ -298,6 +309,7 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
   const double total_wait = wait_before + wait_s;
 
   // Export the network alone, for use elsewhere (and as the teacher of later runs).
+  fs::create_directories(fs::path(paths.weights).parent_path());
   models::save_safetensors(models::named_state(*net), paths.weights);
 
   // Evaluate.

@@ -24,7 +24,8 @@ struct RunContext {
 };
 
 /// Trains (resuming from the run's checkpoint when one exists), evaluates on the configured split
-/// and writes the run record atomically. Returns the record.
+/// and writes the run record atomically. Returns the record (null when config.stop_after cut the
+/// run short).
 nlohmann::json train_run(const RunConfig& config, const RunContext& context = {});
 
 /// The run-record skeleton shared by train and eval: tool version, commit, time, host.

@@ -1,0 +1,156 @@
+// The cwd-bench binary end to end: error texts, info, a smoke training run, and a comparison
+// that is killed and resumed.
+
+#include "src/core/json_io.h"
+#include "tests/test_helpers.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <signal.h>
+#include <sys/wait.h>
+#include <thread>
+
+#ifdef CWD_BENCH_EXE
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string output;  // stdout + stderr
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(CWD_BENCH_EXE) + " " + args + " 2>&1";
+  Result r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+void expect_error(const std::string& args, const std::string& text) {
+  const auto r = run(args);
+  EXPECT_NE(r.code, 0) << args;
+  EXPECT_NE(r.output.find(text), std::string::npos) << "args: " << args << "\noutput: " << r.output;
+}
+
+TEST(Cli, ErrorTexts) {
+  expect_error("train --loss cwdd", "unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)");
+  expect_error("train --preset fast", "unknown preset 'fast' (known: smoke, quick, full, cityscapes-paper)");
+  expect_error("train --preset smoke --device tpu", "--device: tpu not in {auto,cpu,cuda}");
+  expect_error("train --preset smoke --depth 19", "--depth: 19 not in {18,34,50,101}");
+  expect_error("train --preset smoke --crop 64by128", "--crop '64by128' is not a size");
+  expect_error("train --preset smoke --loss cwd --loss-opt tau=-1 --teacher x.json", "cwd");
+  expect_error("train --preset smoke --loss cwd", "--loss cwd needs a teacher");
+  expect_error("train --preset smoke --loss cwd --teacher /nonexistent/t.json", "teacher '/nonexistent/t.json' not found");
+  expect_error("info --depth 18 --input 12", "--input '12' is not a size");
+  expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
+}
+
+TEST(Cli, CudaAskedButUnavailable) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here";
+  cwd::testing::TempDir dir("cuda");
+  const auto r = run("train --preset smoke --device cuda --out " + dir.str());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("--device cuda: CUDA is not available"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(Cli, MissingDataPackage) {
+  cwd::testing::TempDir dir("nodata");
+  const auto r = run("train --preset smoke --data-root /nonexistent/fashion --out " + dir.str());
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("apt-get install -y dataset-fashion-mnist"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;  // one line
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(Cli, InfoParameterCounts) {
+  auto r18 = run("info --depth 18 --width 1 --stem standard --json");
+  ASSERT_EQ(r18.code, 0) << r18.output;
+  EXPECT_EQ(nlohmann::json::parse(r18.output)["backbone_params"], 11176512);
+  auto r101 = run("info --depth 101 --width 1 --stem standard --json");
+  ASSERT_EQ(r101.code, 0) << r101.output;
+  EXPECT_EQ(nlohmann::json::parse(r101.output)["backbone_params"], 42500160);
+}
+
+TEST(Cli, SmokeTrainWritesARecord) {
+  cwd::testing::TempDir dir("smoke");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run("train --preset smoke --threads 2 --out " + dir.str());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 60.0);
+  const auto record = cwd::read_json(dir / "student-s0.json");
+  EXPECT_EQ(record["schema"], "cwd-bench/run/1");
+  EXPECT_TRUE(record["eval"]["miou"].is_number());
+  EXPECT_TRUE(std::filesystem::exists(dir / "weights/student-s0.safetensors"));
+  // eval of the record reproduces the record's mIoU.
+  const auto e = run("eval " + (dir / "student-s0.json") + " --out " + (dir / "eval.json"));
+  ASSERT_EQ(e.code, 0) << e.output;
+  EXPECT_DOUBLE_EQ(cwd::read_json(dir / "eval.json")["eval"]["miou"].get<double>(),
+                   record["eval"]["miou"].get<double>());
+}
+
+// Removes what legitimately differs between two runs of the same comparison (measured times,
+// memory, wall clock, file names) so the rest can be compared exactly.
+nlohmann::json comparable(nlohmann::json table) {
+  table.erase("tool");
+  for (auto& row : table["rows"]) {
+    row.erase("cost");
+    row.erase("wall_s");
+  }
+  return table;
+}
+
+TEST(Cli, CompareKilledAndResumedEqualsUninterrupted) {
+  cwd::testing::TempDir straight("cmp-a");
+  cwd::testing::TempDir killed("cmp-b");
+  const std::string common = " --preset smoke --threads 2 --methods cwd,pa --out ";
+  auto a = run("compare" + common + straight.str());
+  ASSERT_EQ(a.code, 0) << a.output;
+  // Start the same comparison, SIGKILL it once the baseline student has its first checkpoint.
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string out = killed.str();
+    std::freopen("/dev/null", "w", stderr);
+    ::execl(CWD_BENCH_EXE, CWD_BENCH_EXE, "compare", "--preset", "smoke", "--threads", "2", "--methods",
+            "cwd,pa", "--out", out.c_str(), static_cast<char*>(nullptr));
+    std::_Exit(127);
+  }
+  const auto ckpt = killed / "ckpt/student-s0.pt";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!std::filesystem::exists(ckpt) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(std::filesystem::exists(ckpt));
+  EXPECT_FALSE(std::filesystem::exists(killed / "table.json"));
+  auto b = run("compare" + common + killed.str());
+  ASSERT_EQ(b.code, 0) << b.output;
+  EXPECT_NE(b.output.find("done already"), std::string::npos) << b.output;  // the teacher was reused
+  const auto ta = cwd::read_json(straight / "table.json");
+  const auto tb = cwd::read_json(killed / "table.json");
+  EXPECT_EQ(comparable(ta)["rows"], comparable(tb)["rows"]);
+  EXPECT_EQ(ta["teacher"]["miou"], tb["teacher"]["miou"]);
+  EXPECT_EQ(ta["student"]["miou"], tb["student"]["miou"]);
+  // --from rebuilds the same table from the records alone.
+  auto c = run("compare --from " + killed.str());
+  ASSERT_EQ(c.code, 0) << c.output;
+  EXPECT_EQ(cwd::read_json(killed / "table.json"), tb);
+}
+
+}  // namespace
+
+#endif  // CWD_BENCH_EXE

@@ -1,0 +1,298 @@
+// Metrics, configuration, checkpoints, exact resume and tables.
+
+#include "models/weights.h"
+#include "src/core/error.h"
+#include "src/core/json_io.h"
+#include "src/train/checkpoint.h"
+#include "src/train/config.h"
+#include "src/train/metrics.h"
+#include "src/train/network.h"
+#include "src/train/table.h"
+#include "src/train/trainer.h"
+#include "tests/test_helpers.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+namespace {
+
+using cwd::train::compute_metrics;
+
+torch::Tensor matrix(std::vector<int64_t> values, int64_t k) {
+  return torch::tensor(values, torch::kInt64).reshape({k, k});
+}
+
+TEST(Metrics, HandMadeConfusion) {
+  // rows = ground truth, cols = prediction
+  // class 0: tp 3, fn 1 (→1), fp 2 (from 2) ; class 1: tp 4, fn 0, fp 1 ; class 2: tp 5, fn 2, fp 0
+  auto m = matrix({3, 1, 0,  //
+                   0, 4, 0,  //
+                   2, 0, 5},
+                  3);
+  auto r = compute_metrics(m);
+  EXPECT_NEAR(*r.iou[0], 100.0 * 3 / (4 + 5 - 3), 1e-9);
+  EXPECT_NEAR(*r.iou[1], 100.0 * 4 / (4 + 5 - 4), 1e-9);
+  EXPECT_NEAR(*r.iou[2], 100.0 * 5 / (7 + 5 - 5), 1e-9);
+  EXPECT_NEAR(r.miou, (*r.iou[0] + *r.iou[1] + *r.iou[2]) / 3, 1e-9);
+  EXPECT_NEAR(r.pixel_acc, 100.0 * 12 / 15, 1e-9);
+  EXPECT_NEAR(r.macc, 100.0 * (3.0 / 4 + 4.0 / 4 + 5.0 / 7) / 3, 1e-9);
+  EXPECT_EQ(r.pixels, 15);
+}
+
+TEST(Metrics, ClassAbsentFromBothIsExcluded) {
+  auto m = matrix({5, 0, 0,  //
+                   0, 0, 0,  //
+                   0, 0, 5},
+                  3);
+  auto r = compute_metrics(m);
+  EXPECT_FALSE(r.iou[1].has_value());
+  EXPECT_NEAR(r.miou, 100.0, 1e-9);
+  // Predicted but absent from ground truth: IoU 0, counted in mIoU, not in mAcc.
+  auto m2 = matrix({4, 1, 0,  //
+                    0, 0, 0,  //
+                    0, 0, 5},
+                   3);
+  auto r2 = compute_metrics(m2);
+  ASSERT_TRUE(r2.iou[1].has_value());
+  EXPECT_NEAR(*r2.iou[1], 0.0, 1e-12);
+  EXPECT_NEAR(r2.miou, (80.0 + 0.0 + 100.0) / 3, 1e-9);
+  EXPECT_NEAR(r2.macc, (80.0 + 100.0) / 2, 1e-9);
+}
+
+TEST(Metrics, ConfusionSkipsIgnoreAndRejectsBadLabels) {
+  cwd::train::ConfusionMatrix cm(3, 255);
+  auto pred = torch::tensor({0, 1, 2, 2, 0}, torch::kInt64);
+  auto gt = torch::tensor({0, 1, 255, 2, 1}, torch::kInt64);
+  cm.add(pred, gt);
+  auto expected = matrix({1, 0, 0, 1, 1, 0, 0, 0, 1}, 3);
+  EXPECT_TRUE(torch::equal(cm.matrix(), expected));
+  try {
+    cm.add(torch::tensor({0}, torch::kInt64), torch::tensor({7}, torch::kInt64));
+    FAIL() << "expected an error";
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "label value 7 is outside the 3 classes (0..2) and is not the ignore index 255");
+  }
+}
+
+TEST(Config, ErrorsNameTheFlagAndTheValidValues) {
+  try {
+    cwd::train::preset("fast");
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "unknown preset 'fast' (known: smoke, quick, full, cityscapes-paper)");
+  }
+  EXPECT_EQ(cwd::train::parse_size("64x128", "--crop"), std::make_pair(int64_t{64}, int64_t{128}));
+  try {
+    cwd::train::parse_size("64*128", "--crop");
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "--crop '64*128' is not a size (expected HxW with positive integers, e.g. 64x128)");
+  }
+  auto c = cwd::train::config_from_preset("smoke", "student");
+  c.net.output_stride = 4;
+  try {
+    cwd::train::validate(c);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "--output-stride 4 is not valid (valid: 8, 16, 32)");
+  }
+  c = cwd::train::config_from_preset("smoke", "student");
+  c.loss = "cwd";
+  try {
+    cwd::train::validate(c);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "--loss cwd needs a teacher: pass --teacher RECORD.json or CHECKPOINT.pt");
+  }
+}
+
+TEST(Config, LossOptionsParseAsJsonOrString) {
+  nlohmann::json o = nlohmann::json::object();
+  cwd::train::parse_loss_option("tau=4", o);
+  cwd::train::parse_loss_option("metric=euclidean", o);
+  cwd::train::parse_loss_option("weight=2.5e-1", o);
+  EXPECT_EQ(o["tau"], 4);
+  EXPECT_EQ(o["metric"], "euclidean");
+  EXPECT_DOUBLE_EQ(o["weight"].get<double>(), 0.25);
+  EXPECT_THROW(cwd::train::parse_loss_option("tau", o), cwd::Error);
+}
+
+TEST(Config, HashIgnoresRuntimeButNotRecipe) {
+  auto a = cwd::train::config_from_preset("smoke", "student");
+  auto b = a;
+  b.threads = 7;
+  b.out_dir = "/elsewhere";
+  EXPECT_EQ(cwd::train::config_hash(a), cwd::train::config_hash(b));
+  b.schedule.lr *= 2;
+  EXPECT_NE(cwd::train::config_hash(a), cwd::train::config_hash(b));
+}
+
+TEST(JsonIo, AtomicWriteLeavesNoTemporaryFiles) {
+  cwd::testing::TempDir dir("json");
+  cwd::write_json_atomic(dir / "sub/a.json", {{"x", 1}});
+  EXPECT_EQ(cwd::read_json(dir / "sub/a.json")["x"], 1);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "sub")) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  try {
+    cwd::read_json(dir / "missing.json");
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no such file"), std::string::npos);
+  }
+}
+
+TEST(Checkpoint, RoundTripAndForeignArchitecture) {
+  cwd::testing::TempDir dir("ckpt");
+  cwd::train::NetConfig r18{18, 0.125, "standard", 8, ""};
+  cwd::train::NetConfig r34{34, 0.125, "standard", 8, ""};
+  torch::manual_seed(1);
+  auto net = cwd::train::build_network(r18, 5);
+  const std::string path = dir / "a.pt";
+  cwd::train::save_checkpoint(path, *net, nullptr, nullptr,
+                              {3, {{"model", cwd::train::to_json(r18)}, {"num_classes", 5}}});
+  torch::manual_seed(2);
+  auto other = cwd::train::build_network(r18, 5);
+  auto meta = cwd::train::load_checkpoint(path, *other, nullptr, nullptr);
+  EXPECT_EQ(meta.iteration, 3);
+  auto a = cwd::models::named_state(*net), b = cwd::models::named_state(*other);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  auto bigger = cwd::train::build_network(r34, 5);
+  try {
+    cwd::train::load_checkpoint(path, *bigger, nullptr, nullptr);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use a checkpoint of the same architecture"), std::string::npos) << e.what();
+  }
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  try {
+    cwd::train::read_checkpoint_meta(path);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a cwd-bench checkpoint, or truncated"), std::string::npos) << e.what();
+  }
+}
+
+cwd::train::RunConfig tiny_run(const std::string& out, const std::string& name) {
+  auto c = cwd::train::config_from_preset("smoke", "student");
+  c.data.train_size = 16;
+  c.data.val_size = 4;
+  c.schedule.iterations = 8;
+  c.schedule.batch_size = 2;
+  c.checkpoint_every = 100;
+  c.threads = 1;
+  c.device = "cpu";
+  c.out_dir = out;
+  c.name = name;
+  return c;
+}
+
+TEST(Trainer, ResumeIsExact) {
+  cwd::testing::TempDir dir("resume");
+  // 8 iterations straight ...
+  auto straight = tiny_run(dir.str(), "straight");
+  auto record = cwd::train::train_run(straight);
+  EXPECT_EQ(record["schema"], "cwd-bench/run/1");
+  // ... and 4, stop, then resume for the other 4.
+  auto split = tiny_run(dir.str(), "split");
+  split.stop_after = 4;
+  EXPECT_TRUE(cwd::train::train_run(split).is_null());
+  EXPECT_FALSE(std::filesystem::exists(dir / "split.json"));
+  EXPECT_EQ(cwd::train::read_checkpoint_meta(dir / "ckpt/split.pt").iteration, 4);
+  split.stop_after = 0;
+  auto resumed = cwd::train::train_run(split);
+  EXPECT_EQ(resumed["train"]["resumed_at"], 4);
+  auto a = cwd::models::load_safetensors(dir / "weights/straight.safetensors");
+  auto b = cwd::models::load_safetensors(dir / "weights/split.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  EXPECT_DOUBLE_EQ(record["eval"]["miou"].get<double>(), resumed["eval"]["miou"].get<double>());
+  // A changed recipe does not silently continue an old checkpoint.
+  auto changed = tiny_run(dir.str(), "split");
+  changed.schedule.lr = 0.5;
+  try {
+    cwd::train::train_run(changed);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("was written by a different configuration"), std::string::npos);
+  }
+}
+
+TEST(Trainer, RecordHasTheKeysOtherToolsRelyOn) {
+  cwd::testing::TempDir dir("record");
+  auto c = tiny_run(dir.str(), "r");
+  c.schedule.iterations = 2;
+  auto r = cwd::train::train_run(c);
+  auto on_disk = cwd::read_json(dir / "r.json");
+  EXPECT_EQ(r, on_disk);
+  EXPECT_EQ(r["schema"], "cwd-bench/run/1");
+  for (const char* key : {"miou", "pixel_acc", "macc"}) EXPECT_TRUE(r["eval"][key].is_number()) << key;
+  EXPECT_EQ(r["eval"]["per_class"].size(), 11u);
+  EXPECT_TRUE(r["eval"]["per_class"].contains("ankle-boot"));
+  EXPECT_TRUE(r["model"]["params"].is_number_integer());
+  EXPECT_TRUE(r["model"]["backbone_params"].is_number_integer());
+  EXPECT_GT(r["model"]["gflops"].get<double>(), 0);
+  EXPECT_TRUE(r["loss"].is_null());
+  EXPECT_EQ(r["seed"], 0);
+  EXPECT_GT(r["train"]["wall_s"].get<double>(), 0);
+  EXPECT_EQ(r["threads"], 1);
+  EXPECT_EQ(r["device"], "cpu");
+  EXPECT_FALSE(r["config_hash"].get<std::string>().empty());
+}
+
+nlohmann::json fake_record(const std::string& role, const std::string& loss, const std::string& placement,
+                           double miou, uint64_t seed) {
+  nlohmann::json r = {{"schema", "cwd-bench/run/1"},
+                      {"role", role},
+                      {"seed", seed},
+                      {"config", {{"preset", "smoke"}}},
+                      {"dataset", {{"train", {{"name", "fashion-scenes"}}}}},
+                      {"model", {{"depth", role == "teacher" ? 34 : 18}, {"width", 0.25}, {"stem", "standard"}}},
+                      {"train", {{"wall_s", 10.0}, {"schedule", nlohmann::json::object()}}},
+                      {"eval", {{"miou", miou}, {"split", "val"}}}};
+  if (loss.empty()) {
+    r["loss"] = nullptr;
+  } else {
+    r["loss"] = {{"key", loss}, {"placement", placement}, {"formula", "h·w·c"}, {"ms_per_iter", 2.0},
+                 {"peak_bytes", 1000}, {"extra_params", 0}, {"gflops", 0.001}, {"options", {{"weight", 3}}}};
+  }
+  return r;
+}
+
+TEST(Table, MeanStdGainAndOrder) {
+  std::vector<nlohmann::json> records = {
+      fake_record("teacher", "", "", 80, 0),      fake_record("student", "", "", 60, 0),
+      fake_record("student", "", "", 62, 1),      fake_record("student", "cwd", "logit", 70, 0),
+      fake_record("student", "cwd", "logit", 72, 1), fake_record("student", "at", "logit", 65, 0)};
+  auto t = cwd::train::build_table(records);
+  EXPECT_EQ(t["schema"], "cwd-bench/table/1");
+  EXPECT_DOUBLE_EQ(t["student"]["miou"]["mean"].get<double>(), 61.0);
+  EXPECT_NEAR(t["student"]["miou"]["std"].get<double>(), std::sqrt(2.0), 1e-12);
+  EXPECT_EQ(t["student"]["miou"]["n"], 2);
+  ASSERT_EQ(t["rows"].size(), 2u);
+  EXPECT_EQ(t["rows"][0]["method"], "at");  // the paper's order: AT before CWD
+  EXPECT_EQ(t["rows"][1]["method"], "cwd");
+  EXPECT_DOUBLE_EQ(t["rows"][1]["gain"].get<double>(), 10.0);
+  EXPECT_DOUBLE_EQ(t["rows"][0]["miou"]["std"].get<double>(), 0.0);
+  EXPECT_EQ(t["rows"][1]["cost"]["peak_bytes"], 1000);
+  const auto md = cwd::train::table_markdown(t);
+  EXPECT_NE(md.find("| CWD | h·w·c | – | 71.00 ± 1.41 (+10.00) |"), std::string::npos) << md;
+  records.erase(records.begin());
+  try {
+    cwd::train::build_table(records);
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_STREQ(e.what(), "the run records hold no teacher (role 'teacher'); the table needs one");
+  }
+}
+
+}  // namespace
