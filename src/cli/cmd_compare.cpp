@@ -69,7 +69,7 @@ void add_compare(CLI::App& app, const CliContext& context) {
   auto args = std::make_shared<CompareArgs>();
   auto* sub = app.add_subcommand("compare", "run (or resume) a whole comparison and write its tables, or rebuild them with --from");
   sub->add_option("--preset", args->preset, "comparison preset")
-      ->check(CLI::IsMember(train::preset_names()))->capture_default_str();
+      ->check(one_of(train::preset_names(), "preset"))->capture_default_str();
   sub->add_option("--seeds", args->seeds, "seeds per row (default: the preset's)")->check(CLI::PositiveNumber);
   sub->add_option("--methods", args->methods,
                   fmt::format("comma-separated losses (default: the preset's; known: {})", fmt::join(losses::known_keys(), ", ")));

@@ -37,7 +37,7 @@ void add_data(CLI::App& app, const CliContext& /*context*/) {
   sub->require_subcommand(1);
   auto* preview = sub->add_subcommand("preview", "write a PNG grid of images and colourised labels");
   preview->add_option("--preset", args->preset, "preset whose data settings to use")
-      ->check(CLI::IsMember(train::preset_names()))->capture_default_str();
+      ->check(one_of(train::preset_names(), "preset"))->capture_default_str();
   preview->add_option("--split", args->split, "split")->check(CLI::IsMember({"train", "holdout", "val"}))->capture_default_str();
   preview->add_option("--count", args->count, "samples")->check(CLI::Range(1, 256))->capture_default_str();
   preview->add_option("--out", args->out, "PNG file")->capture_default_str();

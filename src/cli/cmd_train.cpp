@@ -67,7 +67,7 @@ void add_train(CLI::App& app, const CliContext& context) {
   auto args = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "train one network: a teacher, a baseline student, or a distilled student");
   sub->add_option("--preset", args->preset, "defaults for everything below")
-      ->check(CLI::IsMember(train::preset_names()))
+      ->check(one_of(train::preset_names(), "preset"))
       ->capture_default_str();
   sub->add_option("--role", args->role, "which network of the preset to train")
       ->check(CLI::IsMember({"student", "teacher"}))

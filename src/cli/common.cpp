@@ -30,6 +30,15 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+CLI::Validator one_of(const std::vector<std::string>& values, const std::string& what) {
+  return CLI::Validator(
+      [values, what](std::string& value) -> std::string {
+        if (std::find(values.begin(), values.end(), value) != values.end()) return "";
+        return fmt::format("unknown {} '{}' (known: {})", what, value, fmt::join(values, ", "));
+      },
+      "NAME");
+}
+
 CLI::Validator known_loss() {
   return CLI::Validator(
       [](std::string& value) -> std::string {

@@ -52,6 +52,9 @@ std::string command_line(int argc, const char* const* argv);
 /// Accepts a registered loss key; otherwise "unknown loss 'x' (known: ...)".
 CLI::Validator known_loss();
 
+/// Accepts one of `values`; otherwise "unknown <what> 'x' (known: a, b, ...)".
+CLI::Validator one_of(const std::vector<std::string>& values, const std::string& what);
+
 /// Comma-separated list → items (empty items dropped).
 std::vector<std::string> split_list(const std::string& text);
 

@@ -44,12 +44,12 @@ Preset make_quick() {
   p.augment = {64, 128, 0.75, 1.5, true};
   p.teacher = {34, 0.5, "standard", 8, ""};
   p.student = {18, 0.25, "standard", 8, ""};
-  p.teacher_schedule = {1000, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
-  p.student_schedule = {600, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
+  p.teacher_schedule = {900, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
+  p.student_schedule = {300, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
   p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
   p.placements = {"logit"};
-  p.checkpoint_every = 100;
+  p.checkpoint_every = 50;
   p.log_every = 20;
   p.eval_batch = 25;
   return p;
@@ -59,7 +59,7 @@ Preset make_full() {
   Preset p = make_quick();
   p.name = "full";
   p.description = "both placements, three seeds, a longer student schedule: the CPU version of the paper's table";
-  p.student_schedule.iterations = 1200;
+  p.student_schedule.iterations = 600;
   p.seeds = 3;
   p.placements = {"feature", "logit"};
   return p;
