@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-ctest --test-dir build --output-on-failure -j1
+ctest --test-dir build --output-on-failure -j"$(nproc)"
