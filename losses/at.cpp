@@ -9,11 +9,9 @@ constexpr const char* kKey = "at";
 
 // N×(H·W) attention vectors of unit L2 norm.
 torch::Tensor attention(const torch::Tensor& map, double p) {
-  // p = 2: mean_c y² = ‖y‖²/C, one reduction pass with no N×C×H×W temporary.
-  auto v =
-      (p == 2.0 ? at::linalg_vector_norm(map, 2, {1}).square() / static_cast<double>(map.size(1))
-                : map.abs().pow(p).mean(1))
-          .flatten(1);
+  // p = 2: square() is cheaper than abs().pow(2). (A vector norm over the channel dimension
+  // saves the temporary but was 10× slower on CPU libtorch 1.13 at C = 19: a strided reduction.)
+  auto v = (p == 2.0 ? map.square().mean(1) : map.abs().pow(p).mean(1)).flatten(1);
   return v / v.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
 }
 }  // namespace

@@ -53,6 +53,8 @@ TEST(Cli, ErrorTexts) {
   expect_error("train --preset smoke --loss cwd --teacher /nonexistent/t.json", "teacher '/nonexistent/t.json' not found");
   expect_error("info --depth 18 --input 12", "--input '12' is not a size");
   expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
+  expect_error("train --preset smoke --resume --out /nonexistent/run",
+               "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
 }
 
 TEST(Cli, CudaAskedButUnavailable) {

@@ -26,6 +26,7 @@ struct TrainArgs {
   std::string eval_split = "val";
   int64_t seed = 0;
   int64_t stop_after = 0;
+  bool resume = false;
   DataArgs data;
   ScheduleArgs schedule;
   NetArgs net;
@@ -44,6 +45,7 @@ train::RunConfig resolve(const TrainArgs& a) {
   c.seed = static_cast<uint64_t>(a.seed);
   c.eval_split = a.eval_split;
   c.stop_after = a.stop_after;
+  c.require_resume = a.resume;
   if (!a.out.empty()) c.out_dir = a.out;
   c.name = a.name;
   if (!a.loss.empty()) {
@@ -87,6 +89,9 @@ void add_train(CLI::App& app, const CliContext& context) {
   sub->add_option("--eval-split", args->eval_split, "split evaluated after training")
       ->check(CLI::IsMember({"val", "holdout"}))
       ->capture_default_str();
+  sub->add_flag("--resume", args->resume,
+                "continue from the run's checkpoint (runs do this whenever one exists; with this "
+                "flag a missing checkpoint is an error)");
   sub->add_option("--stop-after", args->stop_after,
                   "stop after N iterations as if interrupted (checkpoint kept; rerun to resume)")
       ->check(CLI::NonNegativeNumber);

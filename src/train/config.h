@@ -89,6 +89,9 @@ struct RunConfig {
   /// Testing aid: stop (as if killed) once this many iterations are done in total, after
   /// writing the checkpoint; no evaluation, no record. 0 = run to the end. Not part of the hash.
   int64_t stop_after = 0;
+  /// A run always continues from its checkpoint when one exists; with require_resume a missing
+  /// checkpoint is an error instead of a fresh start (`train --resume`). Not part of the hash.
+  bool require_resume = false;
   /// Evaluate on this split after training ("val", or "holdout" for weight sweeps).
   std::string eval_split = "val";
 };

@@ -178,6 +178,11 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
   nlohmann::json curve = nlohmann::json::array();
   TermStats term;
   double wait_before = 0;
+  if (cfg.require_resume && !fs::exists(paths.checkpoint)) {
+    throw Error(fmt::format("--resume: no checkpoint '{}' to continue from; check --out/--name, or "
+                            "drop --resume to start the run",
+                            paths.checkpoint));
+  }
   if (fs::exists(paths.checkpoint)) {
     const auto meta = read_checkpoint_meta(paths.checkpoint).meta;
     if (meta.value("config_hash", "") != hash) {
