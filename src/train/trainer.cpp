@@ -35,16 +35,9 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-torch::Tensor upsample_to(const torch::Tensor& logits, int64_t h, int64_t w) {
-  return F::interpolate(logits, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{h, w})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
-}
-
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& labels,
                                 int64_t ignore_index) {
-  return F::cross_entropy(upsample_to(logits, labels.size(1), labels.size(2)), labels,
+  return F::cross_entropy(upsample_logits(logits, labels.size(1), labels.size(2)), labels,
                           F::CrossEntropyFuncOptions().ignore_index(ignore_index));
 }
 
