@@ -5,11 +5,11 @@
 
 #include "models/resnet.h"
 #include "src/core/error.h"
+#include "src/core/json_io.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -318,11 +318,10 @@ void save_safetensors(const NamedTensors& named, const std::string& path) {
   char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<char>((header_len >> (8 * i)) & 0xff);
 
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  {
+  write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) {
-      throw Error(fmt::format("cannot write '{}': {} (does the directory exist?)", tmp,
+      throw Error(fmt::format("cannot write '{}': {} (does the directory exist?)", path,
                               std::strerror(errno)));
     }
     out.write(len_bytes, 8);
@@ -332,19 +331,8 @@ void save_safetensors(const NamedTensors& named, const std::string& path) {
                 static_cast<std::streamsize>(t.numel() * t.element_size()));
     }
     out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw Error(fmt::format("cannot write '{}': {} (disk full?)", tmp, std::strerror(errno)));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw Error(fmt::format("cannot rename '{}' to '{}': {}", tmp, path, ec.message()));
-  }
+    if (!out) throw Error(fmt::format("cannot write '{}': {} (disk full?)", path, std::strerror(errno)));
+  });
 }
 
 NamedTensors load_safetensors(const std::string& path) {

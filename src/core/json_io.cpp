@@ -10,34 +10,41 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 #include <unistd.h>
 
 namespace cwd {
 
 namespace fs = std::filesystem;
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
   const fs::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
   if (ec) throw Error(fmt::format("cannot create folder '{}': {}", target.parent_path().string(), ec.message()));
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  {
+  try {
+    write(tmp);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error(fmt::format("cannot move '{}' into place: {}", path, ec.message()));
+  }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_file_atomic(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(fmt::format("cannot write '{}' (check the folder exists and is writable)", path));
     out << text;
     out.flush();
-    if (!out) {
-      out.close();
-      fs::remove(tmp, ec);
-      throw Error(fmt::format("cannot write '{}' (disk full?)", path));
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(fmt::format("cannot move '{}' into place: {}", path, ec.message()));
-  }
+    if (!out) throw Error(fmt::format("cannot write '{}' (disk full?)", path));
+  });
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& value) {
@@ -63,13 +70,30 @@ std::string utc_timestamp() {
   return buf;
 }
 
-std::string stable_hash(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
+void StableHasher::update(const char* data, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    state_ ^= static_cast<unsigned char>(data[i]);
+    state_ *= 1099511628211ULL;
   }
-  return fmt::format("{:016x}", h);
+}
+
+std::string StableHasher::hex() const { return fmt::format("{:016x}", state_); }
+
+std::string stable_hash(const std::string& text) {
+  StableHasher h;
+  h.update(text.data(), text.size());
+  return h.hex();
+}
+
+std::string file_hash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot read '{}'", path));
+  StableHasher h;
+  std::vector<char> buf(1 << 16);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    h.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return h.hex();
 }
 
 }  // namespace cwd

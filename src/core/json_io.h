@@ -4,9 +4,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <functional>
+#include <cstdint>
 #include <string>
 
 namespace cwd {
+
+/// Writes a file atomically: `write` fills a temporary file beside `path` (its argument), which
+/// then replaces `path` by rename. Creates parent folders. If `write` throws, the temporary file
+/// is removed and the exception propagates; `path` is never left half-written.
+void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp)>& write);
 
 /// Writes `text` to `path` atomically (temp file in the same folder + rename). Creates parent
 /// folders. Throws cwd::Error naming the path when it cannot be written.
@@ -21,7 +29,21 @@ nlohmann::json read_json(const std::string& path);
 /// UTC time as "2026-11-27T17:33:10Z".
 std::string utc_timestamp();
 
+/// FNV-1a 64-bit hash, fed in pieces (a string, or a file in chunks).
+class StableHasher {
+ public:
+  void update(const char* data, size_t size);
+  /// 16 hex digits (stable across platforms).
+  std::string hex() const;
+
+ private:
+  uint64_t state_ = 1469598103934665603ULL;
+};
+
 /// FNV-1a 64-bit hash of a string, as 16 hex digits (stable across platforms).
 std::string stable_hash(const std::string& text);
+
+/// FNV-1a 64-bit hash of a file's bytes; throws cwd::Error naming the path when unreadable.
+std::string file_hash(const std::string& path);
 
 }  // namespace cwd

@@ -1,11 +1,11 @@
 #include "src/train/checkpoint.h"
 
 #include "src/core/error.h"
+#include "src/core/json_io.h"
 
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <unistd.h>
 
 namespace cwd::train {
 
@@ -109,18 +109,13 @@ void save_checkpoint(const std::string& path, torch::nn::Module& net, torch::nn:
     archive.write("optimizer", opt_archive);
   }
   archive.write("meta", c10::IValue(m.dump()));
-  std::error_code ec;
-  const std::filesystem::path target(path);
-  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error&) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(fmt::format("cannot write checkpoint '{}' (check the folder is writable)", path));
-  }
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) throw Error(fmt::format("cannot move checkpoint '{}' into place: {}", path, ec.message()));
+  write_file_atomic(path, [&](const std::string& tmp) {
+    try {
+      archive.save_to(tmp);
+    } catch (const c10::Error&) {
+      throw Error(fmt::format("cannot write checkpoint '{}' (check the folder is writable)", path));
+    }
+  });
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {

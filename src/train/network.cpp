@@ -31,21 +31,6 @@ models::PSPNet build_network(const NetConfig& net, int64_t num_classes) {
   return model;
 }
 
-std::string file_hash(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot read '{}'", path));
-  uint64_t h = 1469598103934665603ULL;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    const auto n = in.gcount();
-    for (std::streamsize i = 0; i < n; ++i) {
-      h ^= static_cast<unsigned char>(buf[i]);
-      h *= 1099511628211ULL;
-    }
-  }
-  return fmt::format("{:016x}", h);
-}
-
 std::string teacher_identity(const std::string& path) {
   if (!fs::exists(path)) {
     throw Error(fmt::format("teacher '{}' not found (pass a run record .json or a checkpoint .pt)", path));

@@ -36,7 +36,4 @@ LoadedNetwork load_network(const std::string& path, torch::Device device);
 /// or a checkpoint's file hash.
 std::string teacher_identity(const std::string& path);
 
-/// Hash of a file's bytes (16 hex digits), for identifying teachers and checkpoints.
-std::string file_hash(const std::string& path);
-
 }  // namespace cwd::train
