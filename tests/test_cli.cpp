@@ -153,6 +153,44 @@ TEST(Cli, CompareKilledAndResumedEqualsUninterrupted) {
   EXPECT_EQ(cwd::read_json(killed / "table.json"), tb);
 }
 
+TEST(Cli, SweepTrainsLikeTheComparisonAndJudgesOnHeldOutScenes) {
+  cwd::testing::TempDir dir("sweep");
+  const std::string teacher = (dir / "teacher.json");
+  auto t = run("train --preset smoke --role teacher --threads 2 --out " + dir.str() + " --name teacher");
+  ASSERT_EQ(t.code, 0) << t.output;
+  expect_error("sweep --preset smoke --factors 0,1 --teacher " + teacher, "--factors: '0' is not a positive number");
+  const std::string sweep_dir = dir / "sweep";
+  auto s = run("sweep --preset smoke --threads 2 --methods cwd --factors 1,3 --holdout 8 --teacher " + teacher +
+               " --out " + sweep_dir);
+  ASSERT_EQ(s.code, 0) << s.output;
+  const auto summary = cwd::read_json(sweep_dir + "/sweep.json");
+  EXPECT_EQ(summary["schema"], "cwd-bench/sweep/1");
+  EXPECT_EQ(summary["protocol"]["holdout_scenes"], 8);
+  EXPECT_EQ(summary["protocol"]["train_scenes"], 48);  // the smoke preset's training set, unchanged
+  ASSERT_EQ(summary["rows"].size(), 1u);
+  const auto& row = summary["rows"][0];
+  ASSERT_EQ(row["tried"].size(), 2u);
+  const auto& lo = row["tried"][0];
+  const auto& hi = row["tried"][1];
+  EXPECT_DOUBLE_EQ(lo["weight"].get<double>(), 3.0);  // CWD's default weight × 1
+  EXPECT_DOUBLE_EQ(hi["weight"].get<double>(), 9.0);
+  const double best = std::max(lo["holdout_miou"].get<double>(), hi["holdout_miou"].get<double>());
+  EXPECT_DOUBLE_EQ(row["chosen_holdout_miou"].get<double>(), best);
+  const auto record = cwd::read_json(sweep_dir + "/" + lo["record"].get<std::string>());
+  EXPECT_EQ(record["eval"]["split"], "holdout");
+  EXPECT_EQ(record["eval"]["images"], 8);
+  // The sweep's student at the default weight trains exactly like the comparison's student.
+  auto c = run("train --preset smoke --threads 2 --loss cwd --teacher " + teacher + " --out " + dir.str());
+  ASSERT_EQ(c.code, 0) << c.output;
+  const auto plain = cwd::read_json(dir / "cwd-logit-s0.json");
+  EXPECT_EQ(record["train"]["curve"], plain["train"]["curve"]);
+  EXPECT_EQ(plain["eval"]["split"], "val");
+  // --from prints the same summary without training.
+  auto f = run("sweep --from " + sweep_dir);
+  ASSERT_EQ(f.code, 0) << f.output;
+  EXPECT_NE(f.output.find("| cwd | logit | 3 |"), std::string::npos) << f.output;
+}
+
 }  // namespace
 
 #endif  // CWD_BENCH_EXE

@@ -7,10 +7,12 @@
 #include "src/train/config.h"
 #include "src/train/metrics.h"
 #include "src/train/network.h"
+#include "src/train/sweep.h"
 #include "src/train/table.h"
 #include "src/train/trainer.h"
 #include "tests/test_helpers.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -292,6 +294,46 @@ TEST(Table, MeanStdGainAndOrder) {
     FAIL();
   } catch (const cwd::Error& e) {
     EXPECT_STREQ(e.what(), "the run records hold no teacher (role 'teacher'); the table needs one");
+  }
+}
+
+TEST(Sweep, ChoosesTheBestHeldOutWeightAndTiesGoToTheDefault) {
+  cwd::testing::TempDir dir("sweep-summary");
+  auto sweep_record = [&](const std::string& loss, double weight, double miou, const std::string& split) {
+    auto r = fake_record("student", loss, "logit", miou, 0);
+    r["config"] = {{"preset", "smoke"},
+                   {"data", {{"train_size", 56}, {"holdout", 8}}},
+                   {"schedule", {{"iterations", 12}}}};
+    r["eval"]["split"] = split;
+    r["eval"]["images"] = 8;
+    r["loss"]["options"]["weight"] = weight;
+    cwd::write_json_atomic(dir / fmt::format("{}-{}-{}.json", loss, weight, split), r);
+  };
+  sweep_record("cwd", 1.0, 20.0, "holdout");
+  sweep_record("cwd", 3.0, 25.0, "holdout");
+  sweep_record("cwd", 9.0, 22.0, "holdout");
+  sweep_record("cwd", 27.0, 99.0, "val");  // judged on the validation split: never counted
+  sweep_record("at", 3333.0, 30.0, "holdout");
+  sweep_record("at", 10000.0, 30.0, "holdout");  // tie: the default weight wins
+  sweep_record("at", 30000.0, 30.0, "holdout");
+  const auto s = cwd::train::sweep_summary(dir.str());
+  EXPECT_EQ(s["schema"], "cwd-bench/sweep/1");
+  EXPECT_EQ(s["protocol"]["train_scenes"], 48);
+  ASSERT_EQ(s["rows"].size(), 2u);
+  EXPECT_EQ(s["rows"][0]["method"], "at");
+  EXPECT_DOUBLE_EQ(s["rows"][0]["chosen_weight"].get<double>(), 10000.0);
+  EXPECT_EQ(s["rows"][1]["method"], "cwd");
+  EXPECT_DOUBLE_EQ(s["rows"][1]["chosen_weight"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(s["rows"][1]["chosen_holdout_miou"].get<double>(), 25.0);
+  EXPECT_EQ(s["rows"][1]["tried"].size(), 3u);
+  const auto md = cwd::train::sweep_markdown(s);
+  EXPECT_NE(md.find("| cwd | logit | 3 | 1: 20.00, 3: 25.00, 9: 22.00 | **3** |"), std::string::npos) << md;
+  cwd::testing::TempDir empty("sweep-empty");
+  try {
+    cwd::train::sweep_summary(empty.str());
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no run records"), std::string::npos) << e.what();
   }
 }
 

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   cwd::cli::add_train(app, context);
   cwd::cli::add_eval(app, context);
   cwd::cli::add_compare(app, context);
+  cwd::cli::add_sweep(app, context);
   cwd::cli::add_info(app, context);
   cwd::cli::add_losses(app);
   cwd::cli::add_bench_losses(app);

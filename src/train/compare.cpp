@@ -74,20 +74,19 @@ std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
   return runs;
 }
 
-nlohmann::json run_comparison(const CompareConfig& cc) {
-  auto runs = plan_comparison(cc);
-  const std::string out = runs.front().config.out_dir;
+void execute_runs(const std::vector<PlannedRun>& runs, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   const size_t total = runs.size();
   for (size_t i = 0; i < total; ++i) {
     RunConfig c = runs[i].config;
     // The teacher's identity is known only once it is trained.
     if (!c.loss.empty()) c.teacher_id = teacher_identity(c.teacher);
+    const std::string hash = config_hash(c);
     const std::string label = fmt::format("[{}/{} {}]", i + 1, total, c.name);
     const auto paths = run_paths(c);
     if (fs::exists(paths.record)) {
       const auto record = read_json(paths.record);
-      if (record.value("config_hash", "") == config_hash(c)) {
+      if (record.value("config_hash", "") == hash) {
         fmt::print(stderr, "{} done already (mIoU {:.2f}), reusing {}\n", label,
                    record.at("eval").at("miou").get<double>(), paths.record);
         continue;
@@ -96,16 +95,22 @@ nlohmann::json run_comparison(const CompareConfig& cc) {
       std::error_code ec;
       if (fs::exists(paths.checkpoint)) {
         const auto meta = read_checkpoint_meta(paths.checkpoint).meta;
-        if (meta.value("config_hash", "") != config_hash(c)) fs::remove(paths.checkpoint, ec);
+        if (meta.value("config_hash", "") != hash) fs::remove(paths.checkpoint, ec);
       }
     }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "{} {} ({} elapsed in this compare)\n", label,
+    fmt::print(stderr, "{} {} ({} elapsed)\n", label,
                runs[i].kind == "distill" ? fmt::format("distilling with {} on the {} map", c.loss, c.placement)
                                          : "training the " + runs[i].kind,
                format_duration(elapsed));
-    train_run(c, {cc.command_line, label});
+    train_run(c, {command_line, label});
   }
+}
+
+nlohmann::json run_comparison(const CompareConfig& cc) {
+  const auto runs = plan_comparison(cc);
+  execute_runs(runs, cc.command_line);
+  const std::string out = runs.front().config.out_dir;
   auto table = build_table(read_run_records(out));
   write_tables(table, out, cc.latex);
   fmt::print(stderr, "wrote {}/table.json, table.md, table.csv{}\n", out, cc.latex ? ", table.tex" : "");

@@ -37,6 +37,10 @@ struct PlannedRun {
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
 
+/// Runs the planned runs in order. A run whose record (DIR/<name>.json) has the same
+/// configuration hash is reused, not redone; an unfinished run continues from its checkpoint.
+void execute_runs(const std::vector<PlannedRun>& runs, const std::string& command_line);
+
 /// Runs (or reuses: a record with the same configuration hash is not redone; an unfinished run
 /// continues from its checkpoint) every planned run, then writes DIR/table.{json,md,csv}.
 /// Returns the table.

@@ -1,0 +1,165 @@
+#include "src/train/sweep.h"
+
+#include "losses/registry.h"
+#include "src/core/error.h"
+#include "src/core/json_io.h"
+#include "src/train/compare.h"
+#include "src/train/table.h"
+#include "src/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace cwd::train {
+
+namespace {
+
+/// "3.33" style label of a weight, used in run names (stable across platforms).
+std::string weight_label(double weight) {
+  std::string text = fmt::format("{:.6g}", weight);
+  std::replace(text.begin(), text.end(), '+', 'p');
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json run_sweep(const SweepConfig& sc) {
+  const Preset& p = preset(sc.preset);
+  const auto methods = sc.methods.empty() ? p.methods : sc.methods;
+  const auto placements = sc.placements.empty() ? p.placements : sc.placements;
+  if (sc.holdout <= 0) {
+    throw Error(fmt::format("--holdout is {}; the sweep needs held-out scenes (e.g. --holdout 300)", sc.holdout));
+  }
+  if (sc.factors.empty()) throw Error("--factors is empty; give at least one multiple of the default weight, e.g. 1");
+  for (double f : sc.factors) {
+    if (!(f > 0) || !std::isfinite(f)) throw Error(fmt::format("--factors: {} is not a positive number", f));
+  }
+  const std::string out = sc.out_dir.empty() ? "results/sweep-" + p.name : sc.out_dir;
+
+  // The teacher is the comparison's own (same configuration, same folder), so that `compare`
+  // reuses it and the sweep's students learn from exactly the teacher of the final runs.
+  std::vector<PlannedRun> runs;
+  std::string teacher_path = sc.teacher;
+  if (teacher_path.empty()) {
+    RunConfig t = config_from_preset(p.name, "teacher");
+    if (sc.adjust_all) sc.adjust_all(t);
+    t.out_dir = "results/" + p.name;
+    t.seed = 0;
+    t.name = "teacher";
+    runs.push_back({t, "teacher"});
+    teacher_path = run_paths(t).record;
+  }
+  for (const auto& pl : placements) {
+    for (const auto& m : methods) {
+      const nlohmann::json defaults = losses::default_options(m);
+      const double base = defaults.at("weight").get<double>();
+      for (double f : sc.factors) {
+        RunConfig d = config_from_preset(p.name, "student");
+        if (sc.adjust_all) sc.adjust_all(d);
+        if (d.data.name != "fashion-scenes") {
+          throw Error(fmt::format("the sweep holds out generated scenes; dataset '{}' has none to add (use --data fashion-scenes)", d.data.name));
+        }
+        if (d.data.holdout != 0) throw Error("sweep: drop --holdout from the data flags; the sweep sets it");
+        // Extra scenes after the training ones: the training set is the comparison's.
+        d.data.train_size += sc.holdout;
+        d.data.holdout = sc.holdout;
+        d.eval_split = "holdout";
+        d.out_dir = out;
+        d.seed = 0;
+        d.loss = m;
+        d.placement = pl;
+        d.teacher = teacher_path;
+        d.loss_options = defaults;
+        d.loss_options["weight"] = base * f;
+        d.name = fmt::format("{}-{}-w{}", m, pl, weight_label(base * f));
+        losses::create(d.loss, d.loss_options);
+        runs.push_back({d, "distill"});
+      }
+    }
+  }
+  execute_runs(runs, sc.command_line);
+  auto summary = sweep_summary(out);
+  write_json_atomic(out + "/sweep.json", summary);
+  write_text_atomic(out + "/sweep.md", sweep_markdown(summary));
+  return summary;
+}
+
+nlohmann::json sweep_summary(const std::string& dir) {
+  struct Point {
+    double weight, default_weight, miou;
+    std::string file;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Point>> groups;
+  nlohmann::json protocol;
+  for (const auto& r : read_run_records(dir)) {
+    if (!r.contains("loss") || !r["loss"].is_object()) continue;
+    if (r.at("eval").value("split", "") != "holdout") continue;
+    const auto& loss = r.at("loss");
+    const std::string key = loss.at("key");
+    const double weight = loss.at("options").at("weight").get<double>();
+    const double base = losses::default_options(key).at("weight").get<double>();
+    groups[{key, loss.at("placement").get<std::string>()}].push_back(
+        {weight, base, r.at("eval").at("miou").get<double>(), r.value("_file", "")});
+    if (protocol.is_null()) {
+      protocol = {{"preset", r.at("config").value("preset", "")},
+                  {"holdout_scenes", r.at("eval").at("images")},
+                  {"train_scenes", r.at("config").at("data").at("train_size").get<int64_t>() -
+                                       r.at("config").at("data").at("holdout").get<int64_t>()},
+                  {"student_iterations", r.at("config").at("schedule").at("iterations")},
+                  {"teacher", r.value("teacher", nlohmann::json())}};
+    }
+  }
+  if (groups.empty()) {
+    throw Error(fmt::format("no sweep records (distilled runs judged on the holdout split) in '{}'; run 'cwd-bench sweep --out {}' first", dir, dir));
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (auto& [key, points] : groups) {
+    std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.weight < b.weight; });
+    const Point* best = &points.front();
+    for (const Point& pt : points) {
+      const double d_new = std::fabs(std::log(pt.weight / pt.default_weight));
+      const double d_best = std::fabs(std::log(best->weight / best->default_weight));
+      if (pt.miou > best->miou || (pt.miou == best->miou && d_new < d_best)) best = &pt;
+    }
+    nlohmann::json tried = nlohmann::json::array();
+    for (const Point& pt : points) {
+      tried.push_back({{"weight", pt.weight}, {"holdout_miou", pt.miou}, {"record", pt.file}});
+    }
+    rows.push_back({{"method", key.first},
+                    {"placement", key.second},
+                    {"default_weight", points.front().default_weight},
+                    {"chosen_weight", best->weight},
+                    {"chosen_holdout_miou", best->miou},
+                    {"tried", tried}});
+  }
+  return {{"schema", "cwd-bench/sweep/1"}, {"protocol", protocol}, {"rows", rows}};
+}
+
+std::string sweep_markdown(const nlohmann::json& summary) {
+  const auto& pr = summary.at("protocol");
+  std::string md = fmt::format(
+      "# Loss-weight sweep ({} preset)\n\n"
+      "Each student trained on the comparison's {} training scenes with the comparison's teacher, "
+      "{} iterations, judged by mIoU on {} held-out training-split scenes (never the validation "
+      "split). Chosen = best held-out mIoU.\n\n"
+      "| Method | Map | Default weight | Weights tried: held-out mIoU | Chosen |\n"
+      "|---|---|---|---|---|\n",
+      pr.value("preset", "?"), pr.value("train_scenes", 0), pr.value("student_iterations", 0),
+      pr.value("holdout_scenes", 0));
+  for (const auto& row : summary.at("rows")) {
+    std::string tried;
+    for (const auto& t : row.at("tried")) {
+      if (!tried.empty()) tried += ", ";
+      tried += fmt::format("{:g}: {:.2f}", t.at("weight").get<double>(), t.at("holdout_miou").get<double>());
+    }
+    md += fmt::format("| {} | {} | {:g} | {} | **{:g}** |\n", row.at("method").get<std::string>(),
+                      row.at("placement").get<std::string>(), row.at("default_weight").get<double>(), tried,
+                      row.at("chosen_weight").get<double>());
+  }
+  return md;
+}
+
+}  // namespace cwd::train
