@@ -159,6 +159,8 @@ TEST(Cli, SweepTrainsLikeTheComparisonAndJudgesOnHeldOutScenes) {
   auto t = run("train --preset smoke --role teacher --threads 2 --out " + dir.str() + " --name teacher");
   ASSERT_EQ(t.code, 0) << t.output;
   expect_error("sweep --preset smoke --factors 0,1 --teacher " + teacher, "--factors: '0' is not a positive number");
+  expect_error("sweep --preset smoke --on middle --teacher " + teacher, "--on 'middle' is not valid (valid: feature, logit)");
+  expect_error("sweep --preset smoke --methods kd --teacher " + teacher, "unknown loss 'kd' (known: at, cwd, ifvd, local, pa, pi)");
   const std::string sweep_dir = dir / "sweep";
   auto s = run("sweep --preset smoke --threads 2 --methods cwd --factors 1,3 --holdout 8 --teacher " + teacher +
                " --out " + sweep_dir);

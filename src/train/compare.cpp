@@ -18,11 +18,7 @@ namespace cwd::train {
 
 namespace fs = std::filesystem;
 
-std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
-  const Preset& p = preset(cc.preset);
-  const int64_t seeds = cc.seeds > 0 ? cc.seeds : p.seeds;
-  const auto methods = cc.methods.empty() ? p.methods : cc.methods;
-  const auto placements = cc.placements.empty() ? p.placements : cc.placements;
+void check_grid(const std::vector<std::string>& methods, const std::vector<std::string>& placements) {
   const auto known = losses::known_keys();
   for (const auto& m : methods) {
     if (std::find(known.begin(), known.end(), m) == known.end()) {
@@ -32,17 +28,30 @@ std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
   for (const auto& pl : placements) {
     if (pl != "logit" && pl != "feature") throw Error(fmt::format("--on '{}' is not valid (valid: feature, logit)", pl));
   }
+}
+
+PlannedRun plan_teacher(const Preset& preset, const std::function<void(RunConfig&)>& adjust_all,
+                        const std::string& out_dir) {
+  RunConfig t = config_from_preset(preset.name, "teacher");
+  if (adjust_all) adjust_all(t);
+  t.out_dir = out_dir;
+  t.seed = 0;
+  t.name = "teacher";
+  return {t, "teacher"};
+}
+
+std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
+  const Preset& p = preset(cc.preset);
+  const int64_t seeds = cc.seeds > 0 ? cc.seeds : p.seeds;
+  const auto methods = cc.methods.empty() ? p.methods : cc.methods;
+  const auto placements = cc.placements.empty() ? p.placements : cc.placements;
+  check_grid(methods, placements);
   const std::string out = cc.out_dir.empty() ? "results/" + p.name : cc.out_dir;
   std::vector<PlannedRun> runs;
   std::string teacher_path = cc.teacher;
   if (teacher_path.empty()) {
-    RunConfig t = config_from_preset(p.name, "teacher");
-    if (cc.adjust_all) cc.adjust_all(t);
-    t.out_dir = out;
-    t.seed = 0;
-    t.name = "teacher";
-    runs.push_back({t, "teacher"});
-    teacher_path = run_paths(t).record;
+    runs.push_back(plan_teacher(p, cc.adjust_all, out));
+    teacher_path = run_paths(runs.back().config).record;
   }
   for (int64_t s = 0; s < seeds; ++s) {
     RunConfig b = config_from_preset(p.name, "student");

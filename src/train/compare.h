@@ -34,6 +34,13 @@ struct PlannedRun {
   std::string kind;  ///< "teacher", "baseline", "distill"
 };
 
+/// Throws cwd::Error for an unknown loss key or placement (listing the valid ones).
+void check_grid(const std::vector<std::string>& methods, const std::vector<std::string>& placements);
+
+/// The preset's teacher run (seed 0, named "teacher") in `out_dir`.
+PlannedRun plan_teacher(const Preset& preset, const std::function<void(RunConfig&)>& adjust_all,
+                        const std::string& out_dir);
+
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
 

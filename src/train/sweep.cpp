@@ -30,6 +30,7 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
   const Preset& p = preset(sc.preset);
   const auto methods = sc.methods.empty() ? p.methods : sc.methods;
   const auto placements = sc.placements.empty() ? p.placements : sc.placements;
+  check_grid(methods, placements);
   if (sc.holdout <= 0) {
     throw Error(fmt::format("--holdout is {}; the sweep needs held-out scenes (e.g. --holdout 300)", sc.holdout));
   }
@@ -44,13 +45,8 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
   std::vector<PlannedRun> runs;
   std::string teacher_path = sc.teacher;
   if (teacher_path.empty()) {
-    RunConfig t = config_from_preset(p.name, "teacher");
-    if (sc.adjust_all) sc.adjust_all(t);
-    t.out_dir = "results/" + p.name;
-    t.seed = 0;
-    t.name = "teacher";
-    runs.push_back({t, "teacher"});
-    teacher_path = run_paths(t).record;
+    runs.push_back(plan_teacher(p, sc.adjust_all, "results/" + p.name));
+    teacher_path = run_paths(runs.back().config).record;
   }
   for (const auto& pl : placements) {
     for (const auto& m : methods) {
