@@ -33,14 +33,10 @@ int64_t count_params(const torch::nn::Module& module) {
   return n;
 }
 
-void init_convs(torch::nn::Module& module) {
+void init_classifier(torch::nn::Conv2d& classifier) {
   torch::NoGradGuard no_grad;
-  for (auto& m : module.modules(/*include_self=*/false)) {
-    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
-      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
-      if (conv->bias.defined()) conv->bias.zero_();
-    }
-  }
+  torch::nn::init::normal_(classifier->weight, 0.0, 0.01);
+  classifier->bias.zero_();
 }
 
 }  // namespace
@@ -141,8 +137,15 @@ PSPNetImpl::PSPNetImpl(const PSPNetOptions& options) : options_(options) {
                                  options.num_classes(), options.bins(), options.dropout()));
   aux_ = register_module("aux", FCNHead(backbone_->stage_channels(3), head_channels_,
                                         options.num_classes(), options.dropout()));
-  init_convs(*head_);
-  init_convs(*aux_);
+  const Init init = options.backbone().init();
+  if (init != Init::kTorch) {
+    detail::kaiming_init(*head_);
+    detail::kaiming_init(*aux_);
+  }
+  if (init == Init::kMmseg) {
+    init_classifier(head_->classifier());
+    init_classifier(aux_->classifier());
+  }
 }
 
 SegOutput PSPNetImpl::forward(const torch::Tensor& x) {

@@ -11,6 +11,8 @@
 // - "aux" on layer3: 3×3 conv (no bias, "aux.conv") → BN ("aux.bn") → ReLU → dropout2d →
 //   1×1 conv with bias ("aux.classifier"). Its width is head_channels (512 at width 1, as
 //   TorchDistiller's 512-channel "dsn" head).
+// - initialisation: options.backbone().init() (resnet.h) for the whole network; kMmseg draws the
+//   two 1×1 classifiers from N(0, 0.01).
 
 #include "models/resnet.h"
 
@@ -68,6 +70,7 @@ class PyramidPoolingHeadImpl : public torch::nn::Module {
   /// x: N×in_channels×h×w (layer4).
   Output forward(const torch::Tensor& x);
   double forward_cost(int64_t h, int64_t w) const;
+  torch::nn::Conv2d& classifier() { return classifier_; }
 
  private:
   std::vector<int64_t> bins_;
@@ -83,6 +86,7 @@ class FCNHeadImpl : public torch::nn::Module {
  public:
   FCNHeadImpl(int64_t in_channels, int64_t channels, int64_t num_classes, double dropout);
   torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d& classifier() { return classifier_; }
 
  private:
   torch::nn::Conv2d conv_{nullptr};

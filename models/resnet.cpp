@@ -156,7 +156,11 @@ Spatial maxpool_out(Spatial s) {
   return {detail::window_out(s.h, 3, 2, 1, 1), detail::window_out(s.w, 3, 2, 1, 1)};
 }
 
-void init_weights(torch::nn::Module& module) {
+}  // namespace
+
+namespace detail {
+
+void kaiming_init(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& m : module.modules(/*include_self=*/false)) {
     if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
@@ -169,7 +173,26 @@ void init_weights(torch::nn::Module& module) {
   }
 }
 
-}  // namespace
+}  // namespace detail
+
+std::string to_string(Init init) {
+  switch (init) {
+    case Init::kTorch:
+      return "torch";
+    case Init::kMmseg:
+      return "mmseg";
+    case Init::kKaiming:
+      return "kaiming";
+  }
+  return "torch";
+}
+
+Init parse_init(const std::string& text) {
+  if (text == "torch") return Init::kTorch;
+  if (text == "mmseg") return Init::kMmseg;
+  if (text == "kaiming") return Init::kKaiming;
+  throw Error(fmt::format("unknown init '{}' (valid: kaiming, mmseg, torch)", text));
+}
 
 std::string to_string(Stem stem) { return stem == Stem::kDeep ? "deep" : "standard"; }
 
@@ -210,7 +233,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
       throw Error(
           fmt::format("unsupported ResNet depth {} (supported: 18, 34, 50, 101)", options.depth()));
   }
-  init_weights(*this);
+  if (options.init() != Init::kTorch) detail::kaiming_init(*this);
 }
 
 template <typename Block>

@@ -14,7 +14,7 @@
 //   stride 1 dilation 2): every block of a dilated layer uses the layer's dilation (the DeepLab /
 //   PSPNet convention; torchvision's own first block keeps the previous one). Parameter counts do
 //   not depend on it.
-// - Init: convs kaiming-normal (fan_out, ReLU), BN weight 1 and bias 0 (torchvision's).
+// - Init (ResNetOptions::init): see the Init enum; BN weight 1 and bias 0 in every scheme.
 
 #include <torch/torch.h>
 
@@ -25,6 +25,20 @@
 namespace cwd::models {
 
 enum class Stem { kStandard, kDeep };
+
+/// How a freshly built network's weights are drawn (docs/training.md compares them).
+/// - kTorch: PyTorch's module defaults (convs kaiming-uniform with a = √5, i.e. U(±1/√fan_in);
+///   biases U(±1/√fan_in); BN 1 and 0). What a plain PyTorch loop gets without an init step.
+/// - kMmseg: mmseg's scheme for a network trained without a pretrained backbone: every conv
+///   kaiming-normal (fan_out, ReLU) with zero bias, except the 1×1 classifiers of the heads, which
+///   are N(0, 0.01) with zero bias.
+/// - kKaiming: kaiming-normal (fan_out, ReLU) on every conv, the classifiers included
+///   (torchvision's backbone scheme applied everywhere).
+enum class Init { kTorch, kMmseg, kKaiming };
+
+std::string to_string(Init init);
+/// "torch", "mmseg" or "kaiming"; anything else throws cwd::Error listing the valid values.
+Init parse_init(const std::string& text);
 
 std::string to_string(Stem stem);
 /// "standard" or "deep"; anything else throws cwd::Error listing the valid values.
@@ -38,6 +52,9 @@ struct ResNetOptions {
   TORCH_ARG(Stem, stem) = Stem::kStandard;
   /// 8 (layer3 dilation 2, layer4 dilation 4) or 16 (layer4 dilation 2) or 32 (no dilation).
   TORCH_ARG(int64_t, output_stride) = 8;
+  /// The backbone's share of the initialisation: kTorch keeps the module defaults, the other
+  /// two draw every conv kaiming-normal (fan_out, ReLU).
+  TORCH_ARG(Init, init) = Init::kTorch;
 };
 
 /// The four stage outputs.

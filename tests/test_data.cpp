@@ -647,3 +647,35 @@ TEST(Preview, WritesAGridPng) {
             }).find("/nonexistent/x.png"),
             std::string::npos);
 }
+
+namespace {
+
+// An export read back as a folder dataset gives the same pixels and labels.
+TEST(Export, FolderDatasetReadsBackPixelForPixel) {
+  TempDir dir("export");
+  const std::string out = (dir / "scenes").string();
+  const auto meta = cwd::data::export_folder({{"val", scenes(Split::kVal)}}, out);
+  EXPECT_EQ(meta["num_classes"], 11);
+  EXPECT_EQ(meta["splits"]["val"]["size"], 20);
+  EXPECT_TRUE(fs::exists(dir / "scenes/dataset.json"));
+  DataConfig folder;
+  folder.name = "folder";
+  folder.root = out;
+  folder.num_classes = 11;
+  const auto back = cwd::data::make_dataset(folder, Split::kVal);
+  ASSERT_EQ(back->size(), 20);
+  for (int64_t i : {0, 7, 19}) {
+    const auto a = scenes(Split::kVal)->get(i), b = back->get(i);
+    EXPECT_TRUE(torch::equal(a.image, b.image)) << i;
+    EXPECT_TRUE(torch::equal(a.label, b.label)) << i;
+  }
+  // An existing, non-empty folder is refused and left alone; no temporary folder stays behind.
+  EXPECT_NE(error_of([&] { cwd::data::export_folder({{"val", scenes(Split::kVal)}}, out); })
+                .find("already exists; choose a new --out"),
+            std::string::npos);
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(dir.str()))) entries += e.path().filename() == "scenes" ? 0 : 1;
+  EXPECT_EQ(entries, 0);
+}
+
+}  // namespace

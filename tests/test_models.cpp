@@ -438,6 +438,43 @@ TEST(Options, ErrorsListValidValues) {
             std::string::npos);
 }
 
+// The three initialisation schemes, told apart by the spread of the weights they draw.
+TEST(Init, SchemesDrawWhatTheyDocument) {
+  using cwd::models::Init;
+  auto build = [](Init init) {
+    torch::manual_seed(3);
+    return PSPNet(PSPNetOptions(11).backbone(ResNetOptions().width(0.5).init(init)));
+  };
+  // layer2.0.conv2: 3×3, 64 → 64 channels: fan_in = fan_out = 576.
+  const double fan = 576;
+  auto std_of = [](const torch::Tensor& t) { return t.std().item<double>(); };
+  for (const Init init : {Init::kTorch, Init::kMmseg, Init::kKaiming}) {
+    auto net = build(init);
+    const auto params = net->named_parameters();
+    const auto conv = params["backbone.layer2.0.conv2.weight"];
+    const auto cls = params["head.classifier.weight"];  // 1×1, 256 → 11
+    const auto aux = params["aux.classifier.weight"];
+    const auto bias = params["head.classifier.bias"];
+    SCOPED_TRACE(cwd::models::to_string(init));
+    EXPECT_TRUE(torch::equal(params["backbone.bn1.weight"], torch::ones_like(params["backbone.bn1.weight"])));
+    if (init == Init::kTorch) {  // U(±1/√fan_in): std 1/√(3·fan_in)
+      EXPECT_NEAR(std_of(conv), 1 / std::sqrt(3 * fan), 0.05 / std::sqrt(3 * fan));
+      EXPECT_LE(conv.abs().max().item<double>(), 1 / std::sqrt(fan));
+      EXPECT_NEAR(std_of(cls), 1 / std::sqrt(3 * 256.0), 0.1 / std::sqrt(3 * 256.0));
+      EXPECT_GT(bias.abs().max().item<double>(), 0);
+    } else {  // kaiming-normal fan_out: std √(2/fan_out)
+      EXPECT_NEAR(std_of(conv), std::sqrt(2 / fan), 0.05 * std::sqrt(2 / fan));
+      EXPECT_EQ(bias.abs().max().item<double>(), 0);
+      const double cls_std = init == Init::kMmseg ? 0.01 : std::sqrt(2 / 11.0);
+      EXPECT_NEAR(std_of(cls), cls_std, 0.1 * cls_std);
+      EXPECT_NEAR(std_of(aux), cls_std, 0.1 * cls_std);
+    }
+  }
+  EXPECT_EQ(error_of([] { cwd::models::parse_init("xavier"); }),
+            "unknown init 'xavier' (valid: kaiming, mmseg, torch)");
+  EXPECT_EQ(cwd::models::parse_init("mmseg"), Init::kMmseg);
+}
+
 TEST(Options, Describe) {
   EXPECT_EQ(cwd::models::describe(PSPNetOptions(19).backbone(ResNetOptions().width(0.25))),
             "PSPNet-R18 (standard stem, width 0.25, OS 8)");

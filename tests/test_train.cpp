@@ -151,8 +151,8 @@ TEST(JsonIo, AtomicWriteLeavesNoTemporaryFiles) {
 
 TEST(Checkpoint, RoundTripAndForeignArchitecture) {
   cwd::testing::TempDir dir("ckpt");
-  cwd::train::NetConfig r18{18, 0.125, "standard", 8, ""};
-  cwd::train::NetConfig r34{34, 0.125, "standard", 8, ""};
+  cwd::train::NetConfig r18{18, 0.125, "standard", 8, "", "torch", ""};
+  cwd::train::NetConfig r34{34, 0.125, "standard", 8, "", "torch", ""};
   torch::manual_seed(1);
   auto net = cwd::train::build_network(r18, 5);
   const std::string path = dir / "a.pt";

@@ -1,7 +1,9 @@
-// cwd-bench data: look at a dataset (a preview grid of images and labels, class statistics).
+// cwd-bench data: look at a dataset (a preview grid of images and labels) or export it as a
+// folder dataset.
 
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
+#include "src/core/error.h"
 #include "src/data/dataset.h"
 #include "src/train/config.h"
 
@@ -20,6 +22,7 @@ struct DataCmdArgs {
   std::string split = "train";
   std::string out = "preview.png";
   int64_t count = 8;
+  std::string splits = "train,val";
   DataArgs data;
 };
 
@@ -49,6 +52,31 @@ void add_data(CLI::App& app, const CliContext& /*context*/) {
     data::write_preview(*dataset, args->count, args->out);
     fmt::print(stderr, "wrote {} ({} {} samples of {})\n", args->out, args->count, args->split,
                dataset->identity().dump());
+  });
+
+  auto exp = std::make_shared<DataCmdArgs>();
+  auto* exporter = sub->add_subcommand(
+      "export", "write a dataset's scenes as a folder dataset (images/, labels/, dataset.json)");
+  exporter->add_option("--preset", exp->preset, "preset whose data settings to use")
+      ->check(one_of(train::preset_names(), "preset"))->capture_default_str();
+  exporter->add_option("--splits", exp->splits, "comma-separated splits: train, holdout, val")
+      ->capture_default_str();
+  exporter->add_option("--out", exp->out, "new folder to write")->required();
+  add_data_options(exporter, exp->data);
+  exporter->callback([exp]() {
+    auto config = train::preset(exp->preset).data;
+    apply(exp->data, config);
+    std::vector<data::ExportSplit> splits;
+    for (const auto& name : split_list(exp->splits)) {
+      if (name != "train" && name != "holdout" && name != "val") {
+        throw Error(fmt::format("--splits: unknown split '{}' (valid: holdout, train, val)", name));
+      }
+      splits.push_back({name, data::make_dataset(config, parse_split(name))});
+    }
+    const auto meta = data::export_folder(splits, exp->out);
+    fmt::print(stderr, "wrote {} ({} classes; {}); train on it with --data folder --data-root {} --num-classes {}\n",
+               exp->out, meta.at("num_classes").get<int64_t>(), exp->splits, exp->out,
+               meta.at("num_classes").get<int64_t>());
   });
 }
 

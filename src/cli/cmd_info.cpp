@@ -24,7 +24,7 @@ struct InfoArgs {
 };
 
 void run_info(const InfoArgs& a) {
-  train::NetConfig net{a.depth, a.width, a.stem, a.output_stride, ""};
+  train::NetConfig net{a.depth, a.width, a.stem, a.output_stride, "", "torch", ""};
   const auto [h, w] = train::parse_size(a.input, "--input");
   auto model = train::build_network(net, a.classes);
   const auto stats = models::model_stats(model, h, w);

@@ -104,6 +104,13 @@ void add_net_options(CLI::App* app, NetArgs& a) {
   app->add_option("--backbone-weights", a.backbone_weights,
                   "initial backbone weights (safetensors or torch.save dict, torchvision names)")
       ->check(CLI::ExistingFile)->group("Model");
+  app->add_option("--init", a.init,
+                  "how fresh weights are drawn: torch (PyTorch's defaults), mmseg (kaiming fan-out, "
+                  "classifiers N(0, 0.01)), kaiming (kaiming fan-out everywhere)")
+      ->check(CLI::IsMember({"torch", "mmseg", "kaiming"}))->group("Model");
+  app->add_option("--init-weights", a.init_weights,
+                  "start from these weights of the whole network (safetensors, cwd-bench's names)")
+      ->check(CLI::ExistingFile)->group("Model");
 }
 
 void add_runtime_options(CLI::App* app, RuntimeArgs& a) {
@@ -157,6 +164,8 @@ void apply(const NetArgs& a, train::NetConfig& n) {
   if (!a.stem.empty()) n.stem = a.stem;
   if (a.output_stride > 0) n.output_stride = a.output_stride;
   if (!a.backbone_weights.empty()) n.backbone_weights = a.backbone_weights;
+  if (!a.init.empty()) n.init = a.init;
+  if (!a.init_weights.empty()) n.init_weights = a.init_weights;
 }
 
 void apply(const RuntimeArgs& a, train::RunConfig& c) {

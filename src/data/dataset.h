@@ -90,4 +90,16 @@ std::vector<SceneItem> fashion_scene_items(const SegDataset& dataset, int64_t in
 /// beside its colourised label (ignore pixels white). Backs `cwd-bench data preview`.
 void write_preview(const SegDataset& dataset, int64_t count, const std::string& png_path);
 
+/// One split to export: its folder name ("train", "val", ...) and its scenes.
+struct ExportSplit {
+  std::string name;
+  std::shared_ptr<const SegDataset> dataset;
+};
+/// Writes the splits as a folder dataset: out_dir/images/<split>/NNNNN.png (RGB),
+/// out_dir/labels/<split>/NNNNN.png (8-bit class ids, the ignore index kept) and
+/// out_dir/dataset.json (classes, names, ignore index, each split's size and source identity).
+/// `--data folder --data-root out_dir --num-classes K` reads it back pixel for pixel. out_dir must
+/// not exist (or be empty); the folder appears whole or not at all. Backs `cwd-bench data export`.
+nlohmann::json export_folder(const std::vector<ExportSplit>& splits, const std::string& out_dir);
+
 }  // namespace cwd::data

@@ -11,6 +11,9 @@ namespace cwd::train {
 
 namespace {
 
+// How the presets draw fresh weights (docs/training.md: the recipe evidence).
+constexpr const char* kInit = "torch";
+
 Preset make_smoke() {
   Preset p;
   p.name = "smoke";
@@ -20,8 +23,8 @@ Preset make_smoke() {
   p.data.height = 64;
   p.data.width = 128;
   p.augment = {64, 128, 0.75, 1.25, true};
-  p.teacher = {18, 0.25, "standard", 8, ""};
-  p.student = {18, 0.125, "standard", 8, ""};
+  p.teacher = {18, 0.25, "standard", 8, "", kInit, ""};
+  p.student = {18, 0.125, "standard", 8, "", kInit, ""};
   p.teacher_schedule = {16, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {12, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
@@ -47,8 +50,8 @@ Preset make_quick() {
   p.augment = {64, 128, 1.0, 1.0, true};
   // The teacher is wider, not deeper: from scratch, PSPNet-R34 ×0.5 reached only 13.6 mIoU
   // after 1000 iterations (slower to start than R18), below what R18 ×0.25 reaches in 800.
-  p.teacher = {18, 0.5, "standard", 8, ""};
-  p.student = {18, 0.25, "standard", 8, ""};
+  p.teacher = {18, 0.5, "standard", 8, "", kInit, ""};
+  p.student = {18, 0.25, "standard", 8, "", kInit, ""};
   p.teacher_schedule = {1500, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {400, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
@@ -84,8 +87,8 @@ Preset make_cityscapes_paper() {
   p.description = "the paper's recipe on Cityscapes at width 1 (needs a GPU and --data-root)";
   p.data.name = "cityscapes";
   p.augment = {512, 512, 0.5, 2.0, true};
-  p.teacher = {101, 1.0, "deep", 8, ""};
-  p.student = {18, 1.0, "deep", 8, ""};
+  p.teacher = {101, 1.0, "deep", 8, "", kInit, ""};
+  p.student = {18, 1.0, "deep", 8, "", kInit, ""};
   p.teacher_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 3;
@@ -154,6 +157,8 @@ void validate(const RunConfig& c) {
           fmt::format("--width {} is out of range (valid: 0 < width <= 4)", c.net.width));
   require(c.net.stem == "standard" || c.net.stem == "deep",
           fmt::format("--stem '{}' is not valid (valid: deep, standard)", c.net.stem));
+  require(c.net.init == "torch" || c.net.init == "mmseg" || c.net.init == "kaiming",
+          fmt::format("--init '{}' is not valid (valid: kaiming, mmseg, torch)", c.net.init));
   require(c.net.output_stride == 8 || c.net.output_stride == 16 || c.net.output_stride == 32,
           fmt::format("--output-stride {} is not valid (valid: 8, 16, 32)", c.net.output_stride));
   require(c.schedule.iterations >= 1,
@@ -187,7 +192,9 @@ nlohmann::json to_json(const NetConfig& n) {
           {"width", n.width},
           {"stem", n.stem},
           {"output_stride", n.output_stride},
-          {"backbone_weights", n.backbone_weights}};
+          {"backbone_weights", n.backbone_weights},
+          {"init", n.init},
+          {"init_weights", n.init_weights}};
 }
 
 NetConfig net_from_json(const nlohmann::json& j) {
@@ -198,6 +205,9 @@ NetConfig net_from_json(const nlohmann::json& j) {
     n.stem = j.at("stem").get<std::string>();
     n.output_stride = j.at("output_stride").get<int64_t>();
     n.backbone_weights = j.value("backbone_weights", "");
+    // Records written before the init was configurable drew every conv kaiming-normal.
+    n.init = j.value("init", "kaiming");
+    n.init_weights = j.value("init_weights", "");
   } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("model description is incomplete ({})", e.what()));
   }

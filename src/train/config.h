@@ -22,6 +22,11 @@ struct NetConfig {
   int64_t output_stride = 8;
   /// Optional backbone weights (safetensors or torch.save dict) loaded before training.
   std::string backbone_weights;
+  /// How fresh weights are drawn: "torch", "mmseg" or "kaiming" (models::Init, resnet.h).
+  std::string init = "torch";
+  /// Optional weights of the whole network (safetensors, cwd-bench's names, e.g. another run's
+  /// weights/<name>.safetensors) copied in after the initialisation; every tensor must match.
+  std::string init_weights;
 };
 
 /// The optimisation recipe (SGD + poly).

@@ -19,7 +19,8 @@ models::PSPNetOptions pspnet_options(const NetConfig& net, int64_t num_classes) 
   backbone.depth(net.depth)
       .width(net.width)
       .stem(models::parse_stem(net.stem))
-      .output_stride(net.output_stride);
+      .output_stride(net.output_stride)
+      .init(models::parse_init(net.init));
   models::PSPNetOptions options(num_classes);
   options.backbone(backbone);
   return options;
@@ -28,6 +29,9 @@ models::PSPNetOptions pspnet_options(const NetConfig& net, int64_t num_classes) 
 models::PSPNet build_network(const NetConfig& net, int64_t num_classes) {
   models::PSPNet model(pspnet_options(net, num_classes));
   if (!net.backbone_weights.empty()) models::load_backbone_weights(model->backbone(), net.backbone_weights);
+  if (!net.init_weights.empty()) {
+    models::load_named_state(*model, models::load_named_tensors(net.init_weights), net.init_weights);
+  }
   return model;
 }
 
@@ -43,6 +47,19 @@ std::string teacher_identity(const std::string& path) {
   }
   return file_hash(path);
 }
+
+namespace {
+
+// The architecture alone: the weights are loaded next, so neither the initialisation nor the
+// starting weights of the run that trained them matter (and the files may be gone).
+NetConfig architecture_of(const NetConfig& trained) {
+  NetConfig net = trained;
+  net.backbone_weights.clear();
+  net.init_weights.clear();
+  return net;
+}
+
+}  // namespace
 
 LoadedNetwork load_network(const std::string& path, torch::Device device) {
   if (!fs::exists(path)) {
@@ -65,9 +82,7 @@ LoadedNetwork load_network(const std::string& path, torch::Device device) {
     }
     out.config = net_from_json(record.at("model"));
     out.num_classes = record.at("model").at("num_classes").get<int64_t>();
-    out.net = build_network(NetConfig{out.config.depth, out.config.width, out.config.stem,
-                                      out.config.output_stride, ""},
-                            out.num_classes);
+    out.net = build_network(architecture_of(out.config), out.num_classes);
     models::load_named_state(*out.net, models::load_safetensors(weights), fmt::format("teacher '{}'", path));
     out.identity = {{"source", "record"},
                     {"record", path},
@@ -80,9 +95,7 @@ LoadedNetwork load_network(const std::string& path, torch::Device device) {
     const auto meta = read_checkpoint_meta(path).meta;
     out.config = net_from_json(meta.at("model"));
     out.num_classes = meta.at("num_classes").get<int64_t>();
-    out.net = build_network(NetConfig{out.config.depth, out.config.width, out.config.stem,
-                                      out.config.output_stride, ""},
-                            out.num_classes);
+    out.net = build_network(architecture_of(out.config), out.num_classes);
     load_checkpoint(path, *out.net, nullptr, nullptr);
     out.identity = {{"source", "checkpoint"},
                     {"checkpoint", path},

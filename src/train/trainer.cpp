@@ -41,15 +41,6 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
                           F::CrossEntropyFuncOptions().ignore_index(ignore_index));
 }
 
-// Seed of the per-iteration RNG (dropout): a pure function of (seed, iteration), so a resumed
-// run draws exactly what an uninterrupted one would.
-uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration) + 0x632BE59BD9B4E019ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL;
-}
-
 void sync(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
@@ -96,6 +87,19 @@ struct TermStats {
 };
 
 }  // namespace
+
+uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(iteration) + 0x632BE59BD9B4E019ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFFULL;
+}
+
+torch::Tensor supervised_loss(const torch::Tensor& logits, const torch::Tensor& aux,
+                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight) {
+  return segmentation_loss(logits, labels, ignore_index) +
+         aux_weight * segmentation_loss(aux, labels, ignore_index);
+}
 
 RunPaths run_paths(const RunConfig& c) {
   const fs::path dir(c.out_dir.empty() ? "." : c.out_dir);
@@ -237,8 +241,7 @@ nlohmann::json train_run(const RunConfig& config_in, const RunContext& context) 
       optimizer.zero_grad();
       const bool measure = it >= warmup && it % measure_every == 0;
       auto out = net->forward(x);
-      auto ce = segmentation_loss(out.logits, y, ignore) +
-                cfg.schedule.aux_weight * segmentation_loss(out.aux, y, ignore);
+      auto ce = supervised_loss(out.logits, out.aux, y, ignore, cfg.schedule.aux_weight);
       torch::Tensor distill;
       if (loss) {
         torch::Tensor t_map;

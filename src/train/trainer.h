@@ -5,7 +5,9 @@
 #include "src/train/config.h"
 
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
+#include <cstdint>
 #include <string>
 
 namespace cwd::train {
@@ -27,6 +29,16 @@ struct RunContext {
 /// and writes the run record atomically. Returns the record (null when config.stop_after cut the
 /// run short).
 nlohmann::json train_run(const RunConfig& config, const RunContext& context = {});
+
+/// Seed of the per-iteration RNG (dropout): a pure function of (seed, iteration), so a resumed
+/// run draws exactly what an uninterrupted one would. The trainer calls torch::manual_seed with it
+/// before every step; scripts/twin/twin.py does the same.
+uint64_t iteration_seed(uint64_t seed, int64_t iteration);
+
+/// The supervised part of the training loss: cross-entropy of the logits, bilinearly upsampled
+/// to the labels' size, plus aux_weight × that of the auxiliary logits (ignore_index skipped).
+torch::Tensor supervised_loss(const torch::Tensor& logits, const torch::Tensor& aux,
+                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight);
 
 /// The run-record skeleton shared by train and eval: tool version, commit, time, host.
 nlohmann::json record_header();
