@@ -55,6 +55,10 @@ TEST(Cli, ErrorTexts) {
   expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
   expect_error("train --preset smoke --resume --out /nonexistent/run",
                "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
+  expect_error("train --preset smoke --init xavier", "--init: xavier not in {torch,mmseg,kaiming}");
+  expect_error("data export --preset smoke --splits train,test --out /tmp/x",
+               "--splits: unknown split 'test' (valid: holdout, train, val)");
+  expect_error("data export --preset smoke --out /", "data export: '/' already exists; choose a new --out");
 }
 
 TEST(Cli, CudaAskedButUnavailable) {

@@ -397,6 +397,23 @@ def training_loss(net, x, y, ignore, aux_weight):
     return seg_loss(logits, y, ignore) + aux_weight * seg_loss(aux, y, ignore)
 
 
+def train_loop(net, stream, args, ignore, after_step):
+    """The recipe: per step, reseed dropout, take the batch, set the poly learning rate, SGD."""
+    opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    net.train()
+    for it in range(args.iters):
+        torch.manual_seed(iteration_seed(args.seed, it))
+        x, y = stream.get(it)
+        lr = args.lr * (1.0 - it / args.iters) ** 0.9
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad()
+        loss = training_loss(net, x, y, ignore, args.aux_weight)
+        loss.backward()
+        opt.step()
+        after_step(it, loss, lr)
+
+
 def evaluate(net, data, classes):
     net.eval()
     conf = torch.zeros(classes, classes, dtype=torch.int64)
@@ -437,23 +454,15 @@ def train(args):
     crop_h, crop_w = (int(v) for v in args.crop.split("x"))
     Stream = CwdStream if args.stream == "cwd" else TorchStream
     stream = Stream(train_set, args.batch, args.seed, crop_h, crop_w)
-    opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
     curve = []
-    net.train()
-    start = time.time()
-    for it in range(args.iters):
-        torch.manual_seed(iteration_seed(args.seed, it))
-        x, y = stream.get(it)
-        lr = args.lr * (1.0 - it / args.iters) ** 0.9
-        for g in opt.param_groups:
-            g["lr"] = lr
-        opt.zero_grad()
-        loss = training_loss(net, x, y, train_set.ignore_index, args.aux_weight)
-        loss.backward()
-        opt.step()
+
+    def log(it, loss, lr):
         if (it + 1) % args.log_every == 0 or it + 1 == args.iters:
             curve.append({"iter": it + 1, "loss": loss.item(), "lr": lr})
             print(f"[twin] {it + 1}/{args.iters} loss {loss.item():.4f}", file=sys.stderr, flush=True)
+
+    start = time.time()
+    train_loop(net, stream, args, train_set.ignore_index, log)
     wall = time.time() - start
     metrics = evaluate(net, val_set, classes)
     record = {"schema": "cwd-bench/twin-run/1", "implementation": "pytorch-twin",
@@ -546,21 +555,9 @@ def fixture(args):
     # The curve: a fresh copy of the same weights trained by the recipe on the same stream.
     net = make_net(args, classes)
     net.load_state_dict(load_safetensors(os.path.join(args.out, "init.safetensors")), strict=False)
-    opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
     stream = CwdStream(data, args.batch, args.seed, crop_h, crop_w)
-    net.train()
     curve = []
-    for it in range(args.iters):
-        torch.manual_seed(iteration_seed(args.seed, it))
-        x, y = stream.get(it)
-        lr = args.lr * (1.0 - it / args.iters) ** 0.9
-        for g in opt.param_groups:
-            g["lr"] = lr
-        opt.zero_grad()
-        step_loss = training_loss(net, x, y, data.ignore_index, args.aux_weight)
-        step_loss.backward()
-        opt.step()
-        curve.append(step_loss.item())
+    train_loop(net, stream, args, data.ignore_index, lambda it, loss, lr: curve.append(loss.item()))
     save_safetensors(list(net.state_dict().items()), os.path.join(args.out, "final.safetensors"))
     meta = {"schema": "cwd-bench/twin-fixture/1", "torch": torch.__version__,
             "threads": args.threads, "seed": args.seed, "init": args.init,
