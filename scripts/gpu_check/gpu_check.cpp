@@ -1,14 +1,18 @@
 // Runs the losses, the memory counter and PSPNet on CUDA and prints a JSON report: every loss's
 // value and student gradient on CUDA against the CPU, PA's two forms at the paper's 64×128 logit
-// map (time and peak bytes from the CUDA caching allocator), and a PSPNet-R18 training step.
+// map (time and peak bytes from the CUDA caching allocator), a PSPNet-R18 training step, and the
+// twin fixture's first training step (tests/fixtures/twin/) on CUDA against the CPU.
 #include "losses/registry.h"
 #include "models/pspnet.h"
+#include "models/weights.h"
+#include "src/core/json_io.h"
 #include "src/core/memory.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
 #include <iostream>
+#include <map>
 
 namespace {
 
@@ -99,6 +103,62 @@ int main() {
     report["pspnet_r18"]["features_shape"] = out.features.sizes().vec();
   }
   report["pspnet_r18"]["train_step_ms_batch8_512"] = step_ms;
+
+  // The twin fixture's first step (its weights and batch; dropout off, since CUDA draws other
+  // masks than the CPU; TF32 off) on the CPU and on CUDA: same loss and gradients.
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const std::string fixture = std::string(CWD_SOURCE_DIR) + "/tests/fixtures/twin/";
+  const auto meta = cwd::read_json(fixture + "fixture.json");
+  std::map<std::string, torch::Tensor> batch;
+  for (auto& [name, t] : cwd::models::load_safetensors(fixture + "step0.safetensors")) batch[name] = t;
+  auto twin_step = [&](const torch::Device& device) {
+    cwd::models::PSPNet twin(cwd::models::PSPNetOptions(meta["net"]["num_classes"].get<int64_t>())
+                                 .backbone(cwd::models::ResNetOptions().width(meta["net"]["width"].get<double>()))
+                                 .dropout(0.0));
+    cwd::models::load_named_state(*twin, cwd::models::load_safetensors(fixture + "init.safetensors"), "fixture");
+    twin->to(device);
+    twin->train();
+    const auto y = batch.at("batch.labels").to(device);
+    const auto out = twin->forward(batch.at("batch.images").to(device));
+    auto ce = [&](const torch::Tensor& logits) {
+      namespace F = torch::nn::functional;
+      auto up = F::interpolate(logits, F::InterpolateFuncOptions().size(std::vector<int64_t>{y.size(1), y.size(2)})
+                                           .mode(torch::kBilinear).align_corners(false));
+      return F::cross_entropy(up, y, F::CrossEntropyFuncOptions().ignore_index(255));
+    };
+    auto loss = ce(out.logits) + meta["recipe"]["aux_weight"].get<double>() * ce(out.aux);
+    loss.backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& p : twin->parameters()) grads.push_back(p.grad().to(torch::kCPU));
+    return std::make_pair(loss.item<double>(), grads);
+  };
+  const auto [loss_cpu, grads_cpu] = twin_step(torch::kCPU);
+  const auto [loss_cuda, grads_cuda] = twin_step(cuda);
+  double worst = 0;
+  for (size_t i = 0; i < grads_cpu.size(); ++i) {
+    worst = std::max(worst, (grads_cpu[i] - grads_cuda[i]).abs().max().item<double>() /
+                                std::max(1e-12, grads_cpu[i].abs().max().item<double>()));
+  }
+  const double loss_rel = std::abs(loss_cpu - loss_cuda) / loss_cpu;
+  const bool twin_ok = loss_rel < 1e-4 && worst < 1e-2;
+  report["twin_fixture_step"] = {{"loss_cpu", loss_cpu}, {"loss_cuda", loss_cuda}, {"loss_rel_diff", loss_rel},
+                                 {"largest_grad_rel_diff", worst}, {"ok", twin_ok}};
+  // Every initialisation scheme builds on the CPU, moves to CUDA and runs.
+  for (const auto init : {cwd::models::Init::kTorch, cwd::models::Init::kMmseg, cwd::models::Init::kKaiming}) {
+    torch::manual_seed(0);
+    cwd::models::PSPNet fresh(cwd::models::PSPNetOptions(11).backbone(
+        cwd::models::ResNetOptions().width(0.25).init(init)));
+    fresh->to(cuda);
+    fresh->eval();
+    torch::NoGradGuard no_grad;
+    const auto logits = fresh->forward(torch::randn({2, 3, 64, 128}, torch::TensorOptions().device(cuda))).logits;
+    report["init"][cwd::models::to_string(init)] = {
+        {"logit_std", logits.std().item<double>()},
+        {"classifier_std", fresh->head()->classifier()->weight.std().item<double>()},
+        {"finite", torch::isfinite(logits).all().item<bool>()}};
+  }
+  all_ok = all_ok && twin_ok;
   report["all_losses_match_cpu"] = all_ok;
   std::cout << report.dump(2) << "\n";
   return all_ok ? 0 : 2;
