@@ -59,11 +59,11 @@ Preset make_quick() {
   p.placements = {"logit"};
   // Weights chosen by `cwd-bench sweep --preset quick` (factors 1/3, 1, 3 of each loss's
   // specified default, judged on 300 held-out scenes; results/sweep-quick/sweep.md).
-  p.loss_options = {{"at/logit", {{"weight", 10000.0 / 3.0}}},
-                    {"cwd/logit", {{"weight", 3.0}}},
-                    {"ifvd/logit", {{"weight", 200.0}}},
-                    {"local/logit", {{"weight", 1.0 / 3.0}}},
-                    {"pa/logit", {{"weight", 3.0}}},
+  p.loss_options = {{"at/logit", {{"weight", 30000.0}}},
+                    {"cwd/logit", {{"weight", 9.0}}},
+                    {"ifvd/logit", {{"weight", 200.0 / 3.0}}},
+                    {"local/logit", {{"weight", 1.0}}},
+                    {"pa/logit", {{"weight", 1.0 / 3.0}}},
                     {"pi/logit", {{"weight", 10.0 / 3.0}}}};
   p.checkpoint_every = 50;
   p.log_every = 20;
