@@ -1,7 +1,7 @@
 #pragma once
 // What the six losses share: input checks (one-line cwd::Error messages naming the loss),
 // resizing the student map to the teacher's, option parsing with validation, unit vectors over
-// channels, and the channel adapter of CWD/PI on feature maps. See ../shared/spec/losses.md.
+// channels, and the channel adapter of CWD/PI on feature maps. See docs/losses.md.
 
 #include <torch/torch.h>
 

@@ -1,5 +1,5 @@
 // LOCAL — 8-neighbourhood similarity distillation (Xie et al., BMVC 2018, arXiv 1810.08476, as
-// described in Shu et al., ICCV 2021; definition from ../shared/spec/losses.md).
+// described in Shu et al., ICCV 2021; definition from docs/losses.md).
 
 #include "losses/local.h"
 

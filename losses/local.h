@@ -2,7 +2,7 @@
 // LOCAL — local (8-neighbourhood) similarity distillation.
 // Described in Shu et al., ICCV 2021 (related work, ref. [34]; most likely Xie, Shen, Wang, Zhang:
 // "Improving Fast Segmentation With Teacher-student Learning", BMVC 2018, arXiv 1810.08476).
-// No public implementation exists; this is cwd-bench's definition (../shared/spec/losses.md):
+// No public implementation exists; this is cwd-bench's definition (docs/losses.md):
 // x̂ = unit vector over channels at each pixel; for the 8 offsets δ ≠ (0,0) and every interior
 // pixel i (rows 1..H−2, cols 1..W−2), s_{n,δ,i} = ⟨x̂_i, x̂_{i+δ}⟩, and
 //   loss = weight · mean over N·8·(H−2)·(W−2) of (s(S) − s(T))².

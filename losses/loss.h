@@ -1,5 +1,5 @@
 #pragma once
-// The common interface of every distillation loss (see ../shared/spec/losses.md).
+// The common interface of every distillation loss (see docs/losses.md).
 
 #include <torch/torch.h>
 

@@ -10,7 +10,7 @@
 namespace cwd::losses {
 
 /// Builds the loss registered under `key` with `options` (a JSON object; missing keys take the
-/// defaults of ../shared/spec/losses.md). Throws cwd::Error for an unknown key
+/// defaults of docs/losses.md). Throws cwd::Error for an unknown key
 /// ("unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)"), an unknown option key or a bad
 /// option value (the message names the loss, the key and the valid choices).
 std::shared_ptr<DistillLoss> create(const std::string& key, const nlohmann::json& options);

@@ -36,9 +36,6 @@ inline torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int6
                                .bias(bias));
 }
 
-/// Kaiming-normal (fan_out, ReLU) on every conv below `module` (zero bias), BN weight 1, bias 0.
-void kaiming_init(torch::nn::Module& module);
-
 /// Adds the FLOPs of `conv` (built by make_conv) applied to an `in`-sized map to `flops` and
 /// returns its output size.
 inline Spatial conv_cost(const torch::nn::Conv2dImpl& conv, Spatial in, double& flops) {

@@ -5,6 +5,7 @@
 #include "models/resnet.h"
 
 #include "models/cost.h"
+#include "models/init.h"
 #include "src/core/error.h"
 
 #include <fmt/format.h>

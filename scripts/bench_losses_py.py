@@ -29,7 +29,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-# ---- the straightforward forms (defaults from shared/spec/losses.md) ---------------------------
+# ---- the straightforward forms (defaults from docs/losses.md) ---------------------------
 
 
 def cwd(s, t, labels, tau=4.0, weight=3.0):

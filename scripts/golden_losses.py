@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Golden values for the six distillation losses of cwd-bench.
 
-Computes every loss straight from ../shared/spec/losses.md, in float64, with plain loops over
+Computes every loss straight from docs/losses.md, in float64, with plain loops over
 samples, channels, pixels, offsets, node pairs and classes (no vectorised tricks, no torch.nn
 functional helpers: bilinear resizing, nearest label resizing, max-pooling, log-softmax, batch norm
 and cosines are written out), on seeded random inputs, and writes the inputs, options, expected
@@ -319,7 +319,7 @@ def main():
     parser.add_argument("--seed", type=int, default=20211113)
     args = parser.parse_args()
     cases = [run_case(c, args.seed + i) for i, c in enumerate(CASES)]
-    doc = {"generator": "scripts/golden_losses.py", "spec": "shared/spec/losses.md",
+    doc = {"generator": "scripts/golden_losses.py", "spec": "docs/losses.md",
            "dtype": "float64", "torch": torch.__version__, "seed": args.seed, "cases": cases}
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)

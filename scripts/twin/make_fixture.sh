@@ -11,4 +11,4 @@ trap 'rm -rf "$tmp"' EXIT
 "$BUILD_DIR/cwd-bench" data export --preset smoke --out "$tmp/scenes"
 rm -rf tests/fixtures/twin
 /usr/bin/python3 scripts/twin/twin.py fixture --data "$tmp/scenes" --out tests/fixtures/twin \
-  --depth 18 --width 0.125 --init torch --seed 7 --iters 120 --batch 4 --lr 0.02 --threads 1
+  --depth 18 --width 0.0625 --init torch --seed 7 --iters 120 --batch 4 --lr 0.02 --threads 1
