@@ -14,21 +14,31 @@ torch::Tensor attention(const torch::Tensor& map, double p) {
   auto v = (p == 2.0 ? map.square().mean(1) : map.abs().pow(p).mean(1)).flatten(1);
   return v / v.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
 }
+
+// The rules of AtOptions.
+void check(const AtOptions& options, const OptionRules& rules) {
+  rules.positive("weight", options.weight(), /*allow_zero=*/true);
+  rules.positive("p", options.p());
+}
 }  // namespace
 
 AtOptions AtOptions::from_json(const nlohmann::json& options) {
   OptionReader reader(kKey, options);
   AtOptions out;
-  out.weight(reader.positive("weight", out.weight(), /*allow_zero=*/true));
-  out.p(reader.positive("p", out.p()));
+  out.weight(reader.number("weight", out.weight()));
+  out.p(reader.number("p", out.p()));
+  check(out, OptionRules(reader));
   reader.finish();
   return out;
 }
+
+void AtOptions::validate() const { check(*this, OptionRules(kKey)); }
 
 nlohmann::json AtOptions::to_json() const { return {{"weight", weight()}, {"p", p()}}; }
 
 torch::Tensor at_loss(const torch::Tensor& student, const torch::Tensor& teacher,
                       const AtOptions& options) {
+  options.validate();
   check_pair(kKey, student, teacher);
   auto s = resize_to_teacher(student, teacher);
   torch::Tensor a_t;

@@ -17,6 +17,9 @@ struct AtOptions {
   /// Validating parser (missing keys keep the defaults below).
   static AtOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and at_loss run them).
+  void validate() const;
 
   /// Defaults: CIRKD's scripts (weight), the paper (p).
   TORCH_ARG(double, weight) = 1e4;
@@ -29,7 +32,7 @@ torch::Tensor at_loss(const torch::Tensor& student, const torch::Tensor& teacher
 
 class AtLoss : public DistillLoss {
  public:
-  explicit AtLoss(const AtOptions& options = {}) : options_(options) {}
+  explicit AtLoss(const AtOptions& options = {}) : options_(options) { options_.validate(); }
   torch::Tensor forward(const torch::Tensor& student, const torch::Tensor& teacher,
                         const torch::Tensor& labels) override;
   LossInfo info() const override;

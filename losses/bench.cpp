@@ -35,10 +35,6 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
 }
 
-void sync(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
-}
-
 }  // namespace
 
 std::vector<BenchRecord> bench_losses(const BenchOptions& options,
@@ -88,12 +84,12 @@ std::vector<BenchRecord> bench_losses(const BenchOptions& options,
       double spent = 0.0;
       for (int run = 0; run < options.warmup + options.repeats; ++run) {
         student.mutable_grad() = torch::Tensor();
-        sync(device);
+        sync_device(device);
         PeakMemoryScope scope(device);
         const auto start = std::chrono::steady_clock::now();
         auto value = loss->forward(student, teacher, used_labels);
         value.backward();
-        sync(device);
+        sync_device(device);
         const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();

@@ -1,10 +1,12 @@
 #include "losses/common.h"
 
 #include "src/core/error.h"
+#include "src/core/resize.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace cwd::losses {
@@ -37,29 +39,29 @@ void check_map(const std::string& loss, const std::string& role, const torch::Te
   }
 }
 
-void check_finite(const std::string& loss,
-                  const std::vector<std::pair<std::string, torch::Tensor>>& named) {
-  // min and max propagate NaN, so finite extremes mean finite values: one pass per tensor, no
-  // N×C×H×W temporary, and one device sync for all of them.
-  std::vector<torch::Tensor> extremes;
-  for (const auto& item : named) {
-    torch::NoGradGuard no_grad;
-    auto minmax = at::aminmax(item.second);
-    extremes.push_back(std::get<0>(minmax).to(torch::kDouble).reshape({1}));
-    extremes.push_back(std::get<1>(minmax).to(torch::kDouble).reshape({1}));
-  }
-  auto host = torch::cat(extremes).cpu();
-  auto values = host.accessor<double, 1>();
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (!std::isfinite(values[2 * i]) || !std::isfinite(values[2 * i + 1])) {
-      throw Error(
-          fmt::format("{}: {} holds NaN or Inf, expected finite values", loss, named[i].first));
-    }
+bool values_on_host(const torch::Tensor& map) { return map.device().is_cpu(); }
+
+namespace {
+
+// 1-element int64: 1 when all of `map`'s values are finite, else 0. min and max propagate NaN, so
+// finite extremes mean finite values: one pass, no N×C×H×W temporary, and no host copy yet.
+torch::Tensor all_finite(const torch::Tensor& map) {
+  torch::NoGradGuard no_grad;
+  auto minmax = at::aminmax(map);
+  auto finite =
+      torch::isfinite(std::get<0>(minmax)).logical_and(torch::isfinite(std::get<1>(minmax)));
+  return finite.to(torch::kLong).reshape({1});
+}
+
+void throw_unless_finite(const std::string& loss, const std::string& role, int64_t finite) {
+  if (finite == 0) {
+    throw Error(fmt::format("{}: {} holds NaN or Inf, expected finite values", loss, role));
   }
 }
 
-void check_pair(const std::string& loss, const torch::Tensor& student,
-                const torch::Tensor& teacher) {
+// Shapes, dtypes and devices of both maps: what check_pair checks without reading values.
+void check_pair_layout(const std::string& loss, const torch::Tensor& student,
+                       const torch::Tensor& teacher) {
   check_map(loss, "student map", student);
   check_map(loss, "teacher map", teacher);
   if (student.size(0) != teacher.size(0)) {
@@ -75,7 +77,60 @@ void check_pair(const std::string& loss, const torch::Tensor& student,
         fmt::format("{}: devices differ (student {}, teacher {}), expected both on the same device",
                     loss, student.device().str(), teacher.device().str()));
   }
-  check_finite(loss, {{"student map", student}, {"teacher map", teacher}});
+}
+
+}  // namespace
+
+void check_finite(const std::string& loss,
+                  const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<torch::Tensor> flags;
+  for (const auto& item : named) flags.push_back(all_finite(item.second));
+  auto host = torch::cat(flags).cpu();  // the one sync
+  auto finite = host.accessor<int64_t, 1>();
+  for (size_t i = 0; i < named.size(); ++i) throw_unless_finite(loss, named[i].first, finite[i]);
+}
+
+void check_pair(const std::string& loss, const torch::Tensor& student,
+                const torch::Tensor& teacher) {
+  check_pair_layout(loss, student, teacher);
+  if (values_on_host(student)) {
+    check_finite(loss, {{"student map", student}, {"teacher map", teacher}});
+  }
+}
+
+void check_class_ids(const std::string& loss, int64_t lo, int64_t hi, int64_t ignore_index) {
+  if (lo >= 0 && hi < kIfvdMaxClasses) return;
+  throw Error(fmt::format("{}: labels hold class id {}, expected 0..{} or ignore_index {}", loss,
+                          lo < 0 ? lo : hi, kIfvdMaxClasses - 1, ignore_index));
+}
+
+LabelIds label_ids(const torch::Tensor& labels, const torch::Tensor& teacher,
+                   int64_t ignore_index) {
+  torch::NoGradGuard no_grad;
+  auto lab = resize_labels_nearest(labels.to(teacher.device()), teacher.size(2), teacher.size(3))
+                 .reshape({teacher.size(0), teacher.size(2) * teacher.size(3)});
+  LabelIds out;
+  out.ignored = lab == ignore_index;
+  out.ids = lab.masked_fill(out.ignored, 0);
+  return out;
+}
+
+void check_values(const std::string& loss, const torch::Tensor& student,
+                  const torch::Tensor& teacher, const torch::Tensor& labels, int64_t ignore_index) {
+  check_pair_layout(loss, student, teacher);
+  if (labels.defined()) check_labels(loss, labels, student.size(0));
+  // Everything goes into one int64 tensor so that one copy to the host reads it all.
+  std::vector<torch::Tensor> parts = {all_finite(student), all_finite(teacher)};
+  if (labels.defined()) {
+    torch::NoGradGuard no_grad;
+    const auto ids = label_ids(labels, teacher, ignore_index).ids;
+    parts.push_back(torch::stack({ids.min(), ids.max()}));
+  }
+  auto host = torch::cat(parts).cpu();  // the one sync
+  auto values = host.accessor<int64_t, 1>();
+  throw_unless_finite(loss, "student map", values[0]);
+  throw_unless_finite(loss, "teacher map", values[1]);
+  if (labels.defined()) check_class_ids(loss, values[2], values[3], ignore_index);
 }
 
 void check_same_channels(const std::string& loss, const torch::Tensor& student,
@@ -90,8 +145,7 @@ void check_same_channels(const std::string& loss, const torch::Tensor& student,
 
 torch::Tensor resize_to_teacher(const torch::Tensor& student, const torch::Tensor& teacher) {
   if (student.size(2) == teacher.size(2) && student.size(3) == teacher.size(3)) return student;
-  return at::upsample_bilinear2d(student, {teacher.size(2), teacher.size(3)},
-                                 /*align_corners=*/false);
+  return resize_bilinear(student, teacher.size(2), teacher.size(3));
 }
 
 void check_labels(const std::string& loss, const torch::Tensor& labels, int64_t n) {
@@ -153,53 +207,49 @@ OptionReader::OptionReader(std::string loss, const nlohmann::json& options)
 
 const nlohmann::json* OptionReader::find(const std::string& key) {
   known_.insert(key);
+  return written(key);
+}
+
+const nlohmann::json* OptionReader::written(const std::string& key) const {
   auto it = options_.find(key);
   if (it == options_.end() || it->is_null()) return nullptr;
   return &*it;
 }
 
-void OptionReader::bad(const std::string& key, const std::string& rule,
-                       const nlohmann::json& got) const {
-  throw Error(fmt::format("{}: option '{}' must be {}, got {}", loss_, key, rule, got.dump()));
-}
-
-double OptionReader::positive(const std::string& key, double fallback, bool allow_zero) {
+double OptionReader::number(const std::string& key, double fallback) {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  const std::string rule = allow_zero ? "a number >= 0" : "a number > 0";
-  if (!value->is_number()) bad(key, rule, *value);
-  const double x = value->get<double>();
-  if (!std::isfinite(x) || x < 0.0 || (!allow_zero && x == 0.0)) bad(key, rule, *value);
-  return x;
+  if (!value->is_number()) {
+    mistyped_.insert(key);
+    return fallback;
+  }
+  return value->get<double>();
 }
 
-int64_t OptionReader::integer(const std::string& key, int64_t fallback, int64_t min) {
-  auto value = optional_integer(key, min);
+int64_t OptionReader::integer(const std::string& key, int64_t fallback) {
+  auto value = optional_integer(key);
   return value ? *value : fallback;
 }
 
-std::optional<int64_t> OptionReader::optional_integer(const std::string& key, int64_t min) {
+std::optional<int64_t> OptionReader::optional_integer(const std::string& key) {
   const auto* value = find(key);
   if (value == nullptr) return std::nullopt;
-  const std::string rule = fmt::format("an integer >= {}", min);
-  if (!value->is_number_integer()) bad(key, rule, *value);
-  if (value->is_number_unsigned() && value->get<uint64_t>() > uint64_t{1} << 62) {
-    bad(key, rule, *value);
+  if (!value->is_number_integer() ||
+      (value->is_number_unsigned() && value->get<uint64_t>() > uint64_t{1} << 62)) {
+    mistyped_.insert(key);
+    return std::nullopt;
   }
-  const auto x = value->get<int64_t>();
-  if (x < min) bad(key, rule, *value);
-  return x;
+  return value->get<int64_t>();
 }
 
-std::string OptionReader::choice(const std::string& key, const std::string& fallback,
-                                 const std::vector<std::string>& choices) {
+std::string OptionReader::string(const std::string& key, const std::string& fallback) {
   const auto* value = find(key);
   if (value == nullptr) return fallback;
-  const std::string rule = "one of " + join(choices);
-  if (!value->is_string()) bad(key, rule, *value);
-  const auto x = value->get<std::string>();
-  if (std::find(choices.begin(), choices.end(), x) == choices.end()) bad(key, rule, *value);
-  return x;
+  if (!value->is_string()) {
+    mistyped_.insert(key);
+    return fallback;
+  }
+  return value->get<std::string>();
 }
 
 void OptionReader::finish() const {
@@ -208,6 +258,48 @@ void OptionReader::finish() const {
       throw Error(fmt::format("{}: unknown option '{}' (valid: {})", loss_, item.key(),
                               join({known_.begin(), known_.end()})));
     }
+  }
+}
+
+OptionRules::OptionRules(std::string loss) : loss_(std::move(loss)) {}
+
+OptionRules::OptionRules(const OptionReader& reader) : loss_(reader.loss()), reader_(&reader) {}
+
+void OptionRules::require(bool ok, const std::string& key, const std::string& rule,
+                          const std::string& value) const {
+  const bool mistyped = reader_ != nullptr && reader_->mistyped(key);
+  if (ok && !mistyped) return;
+  // Quote what the user wrote: the JSON value when the options came from JSON.
+  const auto* written = reader_ != nullptr ? reader_->written(key) : nullptr;
+  throw Error(fmt::format("{}: option '{}' must be {}, got {}", loss_, key, rule,
+                          written != nullptr ? written->dump() : value));
+}
+
+void OptionRules::positive(const std::string& key, double value, bool allow_zero) const {
+  const bool ok = std::isfinite(value) && (allow_zero ? value >= 0.0 : value > 0.0);
+  // fmt writes doubles as JSON does where it matters here: -1, 0.5, 1e-05.
+  require(ok, key, allow_zero ? "a number >= 0" : "a number > 0", fmt::format("{}", value));
+}
+
+void OptionRules::at_least(const std::string& key, int64_t value, int64_t min) const {
+  require(value >= min, key, fmt::format("an integer >= {}", min), fmt::format("{}", value));
+}
+
+void OptionRules::one_of(const std::string& key, const std::string& value,
+                         const std::vector<std::string>& choices) const {
+  const bool ok = std::find(choices.begin(), choices.end(), value) != choices.end();
+  require(ok, key, "one of " + join(choices), nlohmann::json(value).dump());
+}
+
+void OptionRules::adapter(const std::optional<int64_t>& student_channels,
+                          const std::optional<int64_t>& teacher_channels) const {
+  // A mistyped count reads as absent; at_least() still reports it.
+  at_least("student_channels", student_channels.value_or(1), 1);
+  at_least("teacher_channels", teacher_channels.value_or(1), 1);
+  if (student_channels.has_value() != teacher_channels.has_value()) {
+    throw Error(fmt::format(
+        "{}: options student_channels and teacher_channels must be given together, got only {}",
+        loss_, student_channels ? "student_channels" : "teacher_channels"));
   }
 }
 
@@ -233,18 +325,6 @@ double adapter_flops(int64_t n, int64_t cin, int64_t cout, int64_t h, int64_t w)
 
 namespace cwd::losses {
 
-void read_adapter_options(OptionReader& reader, const std::string& loss,
-                          std::optional<int64_t>& student_channels,
-                          std::optional<int64_t>& teacher_channels) {
-  student_channels = reader.optional_integer("student_channels", 1);
-  teacher_channels = reader.optional_integer("teacher_channels", 1);
-  if (student_channels.has_value() != teacher_channels.has_value()) {
-    throw Error(fmt::format(
-        "{}: options student_channels and teacher_channels must be given together, got only {}",
-        loss, student_channels ? "student_channels" : "teacher_channels"));
-  }
-}
-
 torch::Tensor adapt_student(const std::string& loss, ChannelAdapter& adapter,
                             const torch::Tensor& student, const torch::Tensor& teacher) {
   if (adapter.is_empty()) return student;
@@ -260,7 +340,7 @@ torch::Tensor adapt_student(const std::string& loss, ChannelAdapter& adapter,
     throw Error(fmt::format("{}: teacher map has {} channels, expected teacher_channels = {}", loss,
                             teacher.size(1), ct));
   }
-  check_finite(loss, {{"student map", student}});
+  if (values_on_host(student)) check_finite(loss, {{"student map", student}});
   return adapter->forward(student);
 }
 

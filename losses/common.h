@@ -1,7 +1,12 @@
 #pragma once
 // What the six losses share: input checks (one-line cwd::Error messages naming the loss),
-// resizing the student map to the teacher's, option parsing with validation, unit vectors over
-// channels, and the channel adapter of CWD/PI on feature maps. See docs/losses.md.
+// resizing the student map to the teacher's, option parsing and the option rules, unit vectors
+// over channels, and the channel adapter of CWD/PI on feature maps. See docs/losses.md.
+//
+// Value checks (NaN/Inf in the maps, IFVD's class ids out of range) need the values on the host.
+// forward() runs them itself only for inputs on the CPU, where that costs no device sync; for
+// CUDA inputs it checks shapes, dtypes and devices only, and a trainer calls check_values() at its
+// log interval (one sync, the same messages).
 
 #include <torch/torch.h>
 
@@ -20,14 +25,46 @@ namespace cwd::losses {
 /// floating-point N×C×H×W tensor with no zero-sized dimension.
 void check_map(const std::string& loss, const std::string& role, const torch::Tensor& map);
 
-/// Checks both maps (check_map), equal batch size, dtype and device, and that all values are
-/// finite (one device sync for both).
+/// Checks both maps (check_map), equal batch size, dtype and device and, when the values are on
+/// the host (values_on_host), that all of them are finite.
 void check_pair(const std::string& loss, const torch::Tensor& student,
                 const torch::Tensor& teacher);
+
+/// Whether `map`'s values can be read without a device sync (it is on the CPU). Only then does a
+/// loss's forward() check values (NaN/Inf, class ids): on CUDA reading them would copy to the host
+/// and stall every call, so forward() checks shapes, dtypes and devices only, and the trainer calls
+/// check_values() at its log interval instead.
+bool values_on_host(const torch::Tensor& map);
 
 /// Throws unless every tensor's values are finite (NaN/Inf is an error); one device sync.
 void check_finite(const std::string& loss,
                   const std::vector<std::pair<std::string, torch::Tensor>>& named);
+
+/// Class ids in labels must lie in [0, kIfvdMaxClasses) (or be the ignore index).
+constexpr int64_t kIfvdMaxClasses = 4096;
+
+/// Throws "<loss>: labels hold class id <lo or hi>, expected 0..4095 or ignore_index <i>" unless
+/// 0 <= lo and hi < kIfvdMaxClasses (lo, hi: the range of the ids that are not ignore_index).
+void check_class_ids(const std::string& loss, int64_t lo, int64_t hi, int64_t ignore_index);
+
+/// IFVD's view of labels N×H0×W0: resized to the teacher's H×W on its device
+/// (resize_labels_nearest) and flattened to N×(H·W); `ignored` marks ignore_index and `ids` holds
+/// the class ids with 0 at ignored pixels.
+struct LabelIds {
+  torch::Tensor ignored;
+  torch::Tensor ids;
+};
+LabelIds label_ids(const torch::Tensor& labels, const torch::Tensor& teacher, int64_t ignore_index);
+
+/// The value checks that forward() skips for inputs on CUDA, with the same messages, in one
+/// device sync: NaN or Inf in either map and, where `labels` is defined, class ids outside
+/// [0, kIfvdMaxClasses) other than `ignore_index` (labels resized to the teacher's H×W as IFVD
+/// uses them). Also runs forward()'s shape checks. Pass the loss's inputs as given to forward()
+/// (labels only to a loss whose info().needs_labels, else an undefined tensor; ignore_index is
+/// then unused). Meant for a trainer to call at its log interval; on the CPU forward() already
+/// runs these checks on every call.
+void check_values(const std::string& loss, const torch::Tensor& student,
+                  const torch::Tensor& teacher, const torch::Tensor& labels, int64_t ignore_index);
 
 /// Throws unless student and teacher have the same channel count (the channel-wise losses).
 /// `adapter_hint` adds how to map channels (CWD/PI).
@@ -49,33 +86,69 @@ torch::Tensor resize_labels_nearest(const torch::Tensor& labels, int64_t h, int6
 /// y / max(‖y‖₂, 1e-12) over dim 1 (channels) at each position.
 torch::Tensor unit_channels(const torch::Tensor& map);
 
-/// Reads a loss's options from a JSON object, validating each value and rejecting unknown keys.
-/// Messages: "<loss>: option '<key>' must be <rule>, got <value>" and
-/// "<loss>: unknown option '<key>' (valid: a, b, c)".
+/// Reads a loss's options from a JSON object. The reader checks JSON types only: each getter
+/// returns the value at `key` (the fallback when absent or null) and notes a value of the wrong
+/// JSON type, which then breaks its rule in OptionRules; finish() rejects unknown keys.
 class OptionReader {
  public:
   OptionReader(std::string loss, const nlohmann::json& options);
 
-  /// A finite number > 0 (or >= 0 when `allow_zero`).
-  double positive(const std::string& key, double fallback, bool allow_zero = false);
-  /// An integer >= `min`.
-  int64_t integer(const std::string& key, int64_t fallback, int64_t min);
-  /// An integer >= `min`, or absent/null.
-  std::optional<int64_t> optional_integer(const std::string& key, int64_t min);
-  /// A string from `choices`.
-  std::string choice(const std::string& key, const std::string& fallback,
-                     const std::vector<std::string>& choices);
-  /// Throws for keys that no getter asked for.
+  /// A JSON number.
+  double number(const std::string& key, double fallback);
+  /// A JSON integer (an unsigned one above 2⁶² counts as the wrong type).
+  int64_t integer(const std::string& key, int64_t fallback);
+  std::optional<int64_t> optional_integer(const std::string& key);
+  /// A JSON string.
+  std::string string(const std::string& key, const std::string& fallback);
+  /// Throws "<loss>: unknown option '<key>' (valid: a, b, c)" for keys that no getter asked for.
   void finish() const;
+
+  const std::string& loss() const { return loss_; }
+  /// The value written at `key`, or nullptr when absent or null.
+  const nlohmann::json* written(const std::string& key) const;
+  /// Whether `key` holds a value of the wrong JSON type.
+  bool mistyped(const std::string& key) const { return mistyped_.count(key) > 0; }
 
  private:
   const nlohmann::json* find(const std::string& key);
-  [[noreturn]] void bad(const std::string& key, const std::string& rule,
-                        const nlohmann::json& got) const;
 
   std::string loss_;
   nlohmann::json options_;
   std::set<std::string> known_;
+  std::set<std::string> mistyped_;
+};
+
+/// The rules option values must follow. Each loss states its rules once, in its options'
+/// validate(), which the loss's constructor, its functional form and from_json (through a reader)
+/// all run. Throws "<loss>: option '<key>' must be <rule>, got <value>", quoting the value as
+/// written in the JSON when the options were read from one (a value of the wrong JSON type breaks
+/// its rule), else as JSON would write it (-1, 0.5, "fast").
+class OptionRules {
+ public:
+  /// Rules for options set in code.
+  explicit OptionRules(std::string loss);
+  /// Rules for options read by `reader` (which must outlive this object).
+  explicit OptionRules(const OptionReader& reader);
+
+  /// A finite number > 0 (or >= 0 when `allow_zero`).
+  void positive(const std::string& key, double value, bool allow_zero = false) const;
+  /// An integer >= `min`.
+  void at_least(const std::string& key, int64_t value, int64_t min) const;
+  /// A string from `choices`.
+  void one_of(const std::string& key, const std::string& value,
+              const std::vector<std::string>& choices) const;
+  /// The adapter's channel counts: integers >= 1, both or neither ("<loss>: options
+  /// student_channels and teacher_channels must be given together, got only <which>").
+  void adapter(const std::optional<int64_t>& student_channels,
+               const std::optional<int64_t>& teacher_channels) const;
+
+ private:
+  // Throws unless `ok` and the value at `key` had the right JSON type.
+  void require(bool ok, const std::string& key, const std::string& rule,
+               const std::string& value) const;
+
+  std::string loss_;
+  const OptionReader* reader_ = nullptr;
 };
 
 /// The channel adapter of CWD/PI on feature maps: 1×1 conv (no bias) → BatchNorm → ReLU, trained
@@ -101,11 +174,6 @@ torch::Tensor softmax_kl_sum(const torch::Tensor& student, const torch::Tensor& 
 }  // namespace cwd::losses
 
 namespace cwd::losses {
-
-/// Reads the adapter options `student_channels` and `teacher_channels` (both or neither).
-void read_adapter_options(OptionReader& reader, const std::string& loss,
-                          std::optional<int64_t>& student_channels,
-                          std::optional<int64_t>& teacher_channels);
 
 /// Checks the raw maps against the adapter's channel counts (student_channels, teacher_channels)
 /// and returns the adapted student map; without an adapter, returns the student map as is.

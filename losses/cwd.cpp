@@ -6,17 +6,28 @@ namespace cwd::losses {
 
 namespace {
 constexpr const char* kKey = "cwd";
+
+// The rules of CwdOptions.
+void check(const CwdOptions& options, const OptionRules& rules) {
+  rules.positive("weight", options.weight(), /*allow_zero=*/true);
+  rules.positive("tau", options.tau());
+  rules.adapter(options.student_channels(), options.teacher_channels());
 }
+}  // namespace
 
 CwdOptions CwdOptions::from_json(const nlohmann::json& options) {
   OptionReader reader(kKey, options);
   CwdOptions out;
-  out.weight(reader.positive("weight", out.weight(), /*allow_zero=*/true));
-  out.tau(reader.positive("tau", out.tau()));
-  read_adapter_options(reader, kKey, out.student_channels(), out.teacher_channels());
+  out.weight(reader.number("weight", out.weight()));
+  out.tau(reader.number("tau", out.tau()));
+  out.student_channels(reader.optional_integer("student_channels"));
+  out.teacher_channels(reader.optional_integer("teacher_channels"));
+  check(out, OptionRules(reader));
   reader.finish();
   return out;
 }
+
+void CwdOptions::validate() const { check(*this, OptionRules(kKey)); }
 
 nlohmann::json CwdOptions::to_json() const {
   nlohmann::json j = {{"weight", weight()}, {"tau", tau()}};
@@ -27,6 +38,7 @@ nlohmann::json CwdOptions::to_json() const {
 
 torch::Tensor cwd_loss(const torch::Tensor& student, const torch::Tensor& teacher,
                        const CwdOptions& options) {
+  options.validate();
   check_pair(kKey, student, teacher);
   check_same_channels(kKey, student, teacher, /*adapter_hint=*/true);
   auto s = resize_to_teacher(student, teacher);
@@ -39,6 +51,7 @@ torch::Tensor cwd_loss(const torch::Tensor& student, const torch::Tensor& teache
 }
 
 CwdLoss::CwdLoss(const CwdOptions& options) : options_(options) {
+  options_.validate();
   if (options_.student_channels() && options_.teacher_channels()) {
     adapter_ = register_module(
         "adapter", ChannelAdapter(*options_.student_channels(), *options_.teacher_channels()));
@@ -51,8 +64,12 @@ torch::Tensor CwdLoss::forward(const torch::Tensor& student, const torch::Tensor
 }
 
 LossInfo CwdLoss::info() const {
-  return {kKey, "Channel-wise distillation", "Shu et al., ICCV 2021, arXiv 2011.13256", "h·w·c",
-          false};
+  return {kKey,
+          "Channel-wise distillation",
+          "Shu et al., ICCV 2021, arXiv 2011.13256",
+          "h·w·c",
+          /*needs_labels=*/false,
+          /*adapts_channels=*/true};
 }
 
 double CwdLoss::flops(const MapShape& shape) const {

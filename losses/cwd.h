@@ -20,6 +20,9 @@ struct CwdOptions {
   /// Validating parser (missing keys keep the defaults below).
   static CwdOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and cwd_loss run them).
+  void validate() const;
 
   /// Defaults: the official logit-map command (`exp_cwd.sh channel kl 3 4`).
   TORCH_ARG(double, weight) = 3.0;

@@ -9,7 +9,9 @@
 //   loss = weight · mean over N·H·W of (v(S) − v(T))²
 // (ignored pixels count in the mean, as in the official code). Prototypes come from one scatter-add
 // over all classes at once and are gathered back per pixel: O(N·C·H·W + N·n·C), no loop over
-// classes. Labels are required. Channel counts of S and T may differ.
+// classes. On the CPU the class slots are as many as the labels need; on CUDA they are fixed,
+// kIfvdMaxClasses + 1 (losses/common.h), so that no label is read on the host (see
+// check_values()). Labels are required. Channel counts of S and T may differ.
 
 #include "losses/common.h"
 #include "losses/loss.h"
@@ -20,14 +22,14 @@ struct IfvdOptions {
   /// Validating parser (missing keys keep the defaults below).
   static IfvdOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and ifvd_loss run them).
+  void validate() const;
 
   /// Defaults: YukangWang/IFVD's options (CIRKD uses 20).
   TORCH_ARG(double, weight) = 200.0;
   TORCH_ARG(int64_t, ignore_index) = 255;
 };
-
-/// Class ids must lie in [0, kIfvdMaxClasses) (or be ignore_index).
-constexpr int64_t kIfvdMaxClasses = 4096;
 
 /// The weighted IFVD loss (student resized to the teacher's H×W; labels N×H0×W0 int64).
 torch::Tensor ifvd_loss(const torch::Tensor& student, const torch::Tensor& teacher,
@@ -35,7 +37,7 @@ torch::Tensor ifvd_loss(const torch::Tensor& student, const torch::Tensor& teach
 
 class IfvdLoss : public DistillLoss {
  public:
-  explicit IfvdLoss(const IfvdOptions& options = {}) : options_(options) {}
+  explicit IfvdLoss(const IfvdOptions& options = {}) : options_(options) { options_.validate(); }
   torch::Tensor forward(const torch::Tensor& student, const torch::Tensor& teacher,
                         const torch::Tensor& labels) override;
   LossInfo info() const override;

@@ -104,16 +104,25 @@ struct NeighbourSimilarity : public torch::autograd::Function<NeighbourSimilarit
 torch::Tensor neighbour_similarity(const torch::Tensor& map, bool cosine) {
   return NeighbourSimilarity::apply(cosine ? unit_channels(map) : map, cosine);
 }
+
+// The rules of LocalOptions.
+void check(const LocalOptions& options, const OptionRules& rules) {
+  rules.positive("weight", options.weight(), /*allow_zero=*/true);
+  rules.one_of("metric", options.metric(), {"cosine", "euclidean"});
+}
 }  // namespace
 
 LocalOptions LocalOptions::from_json(const nlohmann::json& options) {
   OptionReader reader(kKey, options);
   LocalOptions out;
-  out.weight(reader.positive("weight", out.weight(), /*allow_zero=*/true));
-  out.metric(reader.choice("metric", out.metric(), {"cosine", "euclidean"}));
+  out.weight(reader.number("weight", out.weight()));
+  out.metric(reader.string("metric", out.metric()));
+  check(out, OptionRules(reader));
   reader.finish();
   return out;
 }
+
+void LocalOptions::validate() const { check(*this, OptionRules(kKey)); }
 
 nlohmann::json LocalOptions::to_json() const {
   return {{"weight", weight()}, {"metric", metric()}};
@@ -121,6 +130,7 @@ nlohmann::json LocalOptions::to_json() const {
 
 torch::Tensor local_loss(const torch::Tensor& student, const torch::Tensor& teacher,
                          const LocalOptions& options) {
+  options.validate();
   check_pair(kKey, student, teacher);
   if (teacher.size(2) < 3 || teacher.size(3) < 3) {
     throw Error(fmt::format("{}: teacher map is {}×{}, expected H, W >= 3", kKey, teacher.size(2),

@@ -20,6 +20,9 @@ struct LocalOptions {
   /// Validating parser (missing keys keep the defaults below).
   static LocalOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and local_loss run them).
+  void validate() const;
 
   /// No published value for the weight.
   TORCH_ARG(double, weight) = 1.0;
@@ -33,7 +36,7 @@ torch::Tensor local_loss(const torch::Tensor& student, const torch::Tensor& teac
 
 class LocalLoss : public DistillLoss {
  public:
-  explicit LocalLoss(const LocalOptions& options = {}) : options_(options) {}
+  explicit LocalLoss(const LocalOptions& options = {}) : options_(options) { options_.validate(); }
   torch::Tensor forward(const torch::Tensor& student, const torch::Tensor& teacher,
                         const torch::Tensor& labels) override;
   LossInfo info() const override;

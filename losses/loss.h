@@ -10,13 +10,18 @@
 
 namespace cwd::losses {
 
-/// What a loss is: written into every run record and listed by `cwd-bench losses`.
+/// What a loss is: written into every run record and listed by `cwd-bench losses`. Built by
+/// position: {key, title, paper, formula, needs_labels, adapts_channels}.
 struct LossInfo {
   std::string key;      ///< registry key, e.g. "cwd"
   std::string title;    ///< e.g. "Channel-wise distillation"
   std::string paper;    ///< e.g. "Shu et al., ICCV 2021, arXiv 2011.13256"
   std::string formula;  ///< cost formula as in the paper's table, e.g. "h·w·c"
   bool needs_labels = false;
+  /// On feature maps whose channel counts differ, the loss maps the student's channels to the
+  /// teacher's with a trained adapter, and then needs the options `student_channels` and
+  /// `teacher_channels`.
+  bool adapts_channels = false;
 };
 
 /// Shape of the maps a loss is applied to (for FLOP estimates).
@@ -39,7 +44,7 @@ class DistillLoss : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& student, const torch::Tensor& teacher,
                                 const torch::Tensor& labels) = 0;
 
-  /// Key, title, paper, cost formula, whether labels are needed.
+  /// Key, title, paper, cost formula, whether labels are needed, whether it adapts channels.
   virtual LossInfo info() const = 0;
 
   /// The resolved options (defaults filled in), as written into run records.

@@ -45,6 +45,13 @@ torch::Tensor gram_sum(const torch::Tensor& f_s, const torch::Tensor& f_t) {
   auto st = torch::bmm(s, t.transpose(1, 2)).square().sum();
   return (ss - 2.0 * st + tt).clamp_min(0.0).to(f_s.scalar_type());
 }
+
+// The rules of PaOptions.
+void check(const PaOptions& options, const OptionRules& rules) {
+  rules.positive("weight", options.weight(), /*allow_zero=*/true);
+  rules.at_least("pool", options.pool(), 1);
+  rules.one_of("form", options.form(), {"auto", "direct", "gram"});
+}
 }  // namespace
 
 std::string pa_auto_form(int64_t c_student, int64_t c_teacher, int64_t nodes) {
@@ -58,12 +65,15 @@ std::string pa_auto_form(int64_t c_student, int64_t c_teacher, int64_t nodes) {
 PaOptions PaOptions::from_json(const nlohmann::json& options) {
   OptionReader reader(kKey, options);
   PaOptions out;
-  out.weight(reader.positive("weight", out.weight(), /*allow_zero=*/true));
-  out.pool(reader.integer("pool", out.pool(), 1));
-  out.form(reader.choice("form", out.form(), {"auto", "direct", "gram"}));
+  out.weight(reader.number("weight", out.weight()));
+  out.pool(reader.integer("pool", out.pool()));
+  out.form(reader.string("form", out.form()));
+  check(out, OptionRules(reader));
   reader.finish();
   return out;
 }
+
+void PaOptions::validate() const { check(*this, OptionRules(kKey)); }
 
 nlohmann::json PaOptions::to_json() const {
   return {{"weight", weight()}, {"pool", pool()}, {"form", form()}};
@@ -71,6 +81,7 @@ nlohmann::json PaOptions::to_json() const {
 
 torch::Tensor pa_loss(const torch::Tensor& student, const torch::Tensor& teacher,
                       const PaOptions& options) {
+  options.validate();
   check_pair(kKey, student, teacher);
   auto s = resize_to_teacher(student, teacher);
   auto f_s = nodes(s, options.pool());

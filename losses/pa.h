@@ -23,6 +23,9 @@ struct PaOptions {
   /// Validating parser (missing keys keep the defaults below).
   static PaOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and pa_loss run them).
+  void validate() const;
 
   /// Defaults: full resolution (the paper's (h·w)²·c cost); weight 1 (see the spec).
   TORCH_ARG(double, weight) = 1.0;
@@ -41,7 +44,7 @@ torch::Tensor pa_loss(const torch::Tensor& student, const torch::Tensor& teacher
 
 class PaLoss : public DistillLoss {
  public:
-  explicit PaLoss(const PaOptions& options = {}) : options_(options) {}
+  explicit PaLoss(const PaOptions& options = {}) : options_(options) { options_.validate(); }
   torch::Tensor forward(const torch::Tensor& student, const torch::Tensor& teacher,
                         const torch::Tensor& labels) override;
   LossInfo info() const override;

@@ -6,17 +6,28 @@ namespace cwd::losses {
 
 namespace {
 constexpr const char* kKey = "pi";
+
+// The rules of PiOptions.
+void check(const PiOptions& options, const OptionRules& rules) {
+  rules.positive("weight", options.weight(), /*allow_zero=*/true);
+  rules.positive("tau", options.tau());
+  rules.adapter(options.student_channels(), options.teacher_channels());
 }
+}  // namespace
 
 PiOptions PiOptions::from_json(const nlohmann::json& options) {
   OptionReader reader(kKey, options);
   PiOptions out;
-  out.weight(reader.positive("weight", out.weight(), /*allow_zero=*/true));
-  out.tau(reader.positive("tau", out.tau()));
-  read_adapter_options(reader, kKey, out.student_channels(), out.teacher_channels());
+  out.weight(reader.number("weight", out.weight()));
+  out.tau(reader.number("tau", out.tau()));
+  out.student_channels(reader.optional_integer("student_channels"));
+  out.teacher_channels(reader.optional_integer("teacher_channels"));
+  check(out, OptionRules(reader));
   reader.finish();
   return out;
 }
+
+void PiOptions::validate() const { check(*this, OptionRules(kKey)); }
 
 nlohmann::json PiOptions::to_json() const {
   nlohmann::json j = {{"weight", weight()}, {"tau", tau()}};
@@ -27,6 +38,7 @@ nlohmann::json PiOptions::to_json() const {
 
 torch::Tensor pi_loss(const torch::Tensor& student, const torch::Tensor& teacher,
                       const PiOptions& options) {
+  options.validate();
   check_pair(kKey, student, teacher);
   check_same_channels(kKey, student, teacher, /*adapter_hint=*/true);
   auto s = resize_to_teacher(student, teacher);
@@ -37,6 +49,7 @@ torch::Tensor pi_loss(const torch::Tensor& student, const torch::Tensor& teacher
 }
 
 PiLoss::PiLoss(const PiOptions& options) : options_(options) {
+  options_.validate();
   if (options_.student_channels() && options_.teacher_channels()) {
     adapter_ = register_module(
         "adapter", ChannelAdapter(*options_.student_channels(), *options_.teacher_channels()));
@@ -49,8 +62,12 @@ torch::Tensor PiLoss::forward(const torch::Tensor& student, const torch::Tensor&
 }
 
 LossInfo PiLoss::info() const {
-  return {kKey, "Pixel-wise distillation", "Liu et al., CVPR 2019, arXiv 1903.04197", "h·w·c",
-          false};
+  return {kKey,
+          "Pixel-wise distillation",
+          "Liu et al., CVPR 2019, arXiv 1903.04197",
+          "h·w·c",
+          /*needs_labels=*/false,
+          /*adapts_channels=*/true};
 }
 
 double PiLoss::flops(const MapShape& shape) const {

@@ -19,6 +19,9 @@ struct PiOptions {
   /// Validating parser (missing keys keep the defaults below).
   static PiOptions from_json(const nlohmann::json& options);
   nlohmann::json to_json() const;
+  /// Throws cwd::Error naming the first option that breaks its rule (the rules live here only;
+  /// from_json, the loss's constructor and pi_loss run them).
+  void validate() const;
 
   /// Defaults: SKD's run script.
   TORCH_ARG(double, weight) = 10.0;

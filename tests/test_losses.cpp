@@ -1,22 +1,40 @@
 // The six distillation losses: golden values from scripts/golden_losses.py, the common contract
-// over every registered key, option validation, both PA forms, and the benchmark library.
+// over every registered key, option validation, value checks (and no device sync on CUDA), both
+// PA forms, and the benchmark library.
 
+#include "losses/at.h"
 #include "losses/bench.h"
+#include "losses/cwd.h"
+#include "losses/ifvd.h"
+#include "losses/local.h"
 #include "losses/pa.h"
+#include "losses/pi.h"
 #include "losses/registry.h"
 #include "src/core/error.h"
+#include "tests/test_helpers.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <string>
+
+// libtorch's sync debug mode (CUDA builds only: Debian's CPU libtorch ships the c10 CUDA headers
+// without the library, hence the CUDA runtime header test, as in src/core/memory.cpp).
+#if defined(__has_include)
+#if __has_include(<c10/cuda/CUDAFunctions.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDAFunctions.h>
+#define CWD_TEST_SYNC_DEBUG 1
+#endif
+#endif
 
 namespace {
 
 using cwd::losses::create;
 using cwd::losses::known_keys;
+using cwd::testing::error_of;
 using nlohmann::json;
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -41,19 +59,32 @@ torch::Tensor tensor_from(const json& j, torch::ScalarType dtype) {
   return torch::tensor(data, torch::kDouble).reshape(shape).to(dtype);
 }
 
-// The message of the cwd::Error that `fn` throws ("" if none).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const cwd::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 struct Inputs {
   torch::Tensor student, teacher, labels;
+};
+
+// While alive (and `on`), any device sync is an error: libtorch's sync debug mode, CUDA builds.
+class SyncIsError {
+ public:
+  explicit SyncIsError(bool on) : on_(on) {
+    if (on_) set(true);
+  }
+  ~SyncIsError() {
+    if (on_) set(false);
+  }
+  SyncIsError(const SyncIsError&) = delete;
+  SyncIsError& operator=(const SyncIsError&) = delete;
+
+ private:
+  static void set(bool error) {
+#ifdef CWD_TEST_SYNC_DEBUG
+    c10::cuda::warning_state().set_sync_debug_mode(error ? c10::cuda::SyncDebugMode::L_ERROR
+                                                         : c10::cuda::SyncDebugMode::L_DISABLED);
+#else
+    (void)error;
+#endif
+  }
+  bool on_;
 };
 
 // Float32 inputs N×C×H×W for `key` (labels for the losses that need them, 10% ignored).
@@ -201,6 +232,7 @@ TEST_P(Contract, InfoOptionsFlops) {
   EXPECT_FALSE(info.title.empty());
   EXPECT_FALSE(info.paper.empty());
   EXPECT_EQ(info.needs_labels, key == "ifvd");
+  EXPECT_EQ(info.adapts_channels, key == "cwd" || key == "pi");
   // options() is complete and round-trips through create().
   const auto resolved = loss->options();
   EXPECT_TRUE(resolved.contains("weight"));
@@ -223,6 +255,78 @@ TEST_P(Contract, InfoOptionsFlops) {
             key + ": option 'weight' must be a number >= 0, got \"3\"");
 }
 
+TEST_P(Contract, CheckValuesGivesForwardsMessages) {
+  const auto key = GetParam();
+  auto in = make_inputs(key);
+  auto loss = create(key, {});
+  auto check = [&](const torch::Tensor& s, const torch::Tensor& t) {
+    cwd::losses::check_values(key, s, t, in.labels, 255);
+  };
+  EXPECT_NO_THROW(check(in.student, in.teacher));
+  EXPECT_NO_THROW(cwd::losses::check_values(key, in.student, in.teacher, {}, 255));
+  auto nan = in.student.clone();
+  nan[1][2][3][4] = std::nan("");
+  auto inf = in.teacher.clone();
+  inf[0][0][0][0] = INFINITY;
+  for (const auto& [s, t] : {std::make_pair(nan, in.teacher), std::make_pair(in.student, inf),
+                             std::make_pair(in.student[0], in.teacher)}) {
+    const auto want = error_of([&] { loss->forward(s, t, in.labels); });
+    EXPECT_FALSE(want.empty());
+    EXPECT_EQ(error_of([&] { check(s, t); }), want);
+  }
+}
+
+// On CUDA, forward() and backward() copy nothing to the host (libtorch's sync debug mode turns a
+// sync into an error) and match the CPU; check_values() reports what forward() then skips.
+TEST_P(Contract, CudaForwardDoesNotSync) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto key = GetParam();
+  const torch::Device cuda(torch::kCUDA);
+#ifdef CWD_TEST_SYNC_DEBUG
+  {
+    SyncIsError no_sync(true);  // the guard works: a copy to the host fails under it
+    EXPECT_ANY_THROW(torch::ones({1}, cuda).cpu());
+  }
+#endif
+  auto in = make_inputs(key, 2, 19, 16, 32);
+  std::vector<json> option_sets = {json::object()};
+  if (create(key, {})->info().adapts_channels) {
+    option_sets.push_back({{"student_channels", 19}, {"teacher_channels", 19}});
+  }
+  for (const auto& options : option_sets) {
+    SCOPED_TRACE(options.dump());
+    // float64: no TF32 in the adapter's convolution on CUDA.
+    auto run = [&](const torch::Device& device) {
+      torch::manual_seed(0);  // the same adapter weights on both devices
+      auto loss = create(key, options);
+      loss->to(device, torch::kDouble);
+      auto s = in.student.to(device, torch::kDouble).requires_grad_(true);
+      auto t = in.teacher.to(device, torch::kDouble);
+      auto y = in.labels.defined() ? in.labels.to(device) : torch::Tensor();
+      torch::Tensor value;
+      {
+        SyncIsError no_sync(device.is_cuda());
+        value = loss->forward(s, t, y);
+        value.backward();
+      }
+      return std::make_pair(value.cpu(), s.grad().cpu());
+    };
+    auto [v_cpu, g_cpu] = run(torch::kCPU);
+    std::pair<torch::Tensor, torch::Tensor> on_cuda;
+    ASSERT_NO_THROW(on_cuda = run(cuda));
+    const double v = v_cpu.item<double>();
+    EXPECT_NEAR(on_cuda.first.item<double>(), v, 1e-9 * std::abs(v) + 1e-12);
+    const double scale = g_cpu.abs().max().item<double>();
+    EXPECT_LE((on_cuda.second - g_cpu).abs().max().item<double>(), 1e-9 * scale + 1e-12);
+  }
+  auto nan = in.student.clone();
+  nan[1][2][3][4] = std::nan("");
+  auto y = in.labels.defined() ? in.labels.to(cuda) : torch::Tensor();
+  EXPECT_EQ(
+      error_of([&] { cwd::losses::check_values(key, nan.to(cuda), in.teacher.to(cuda), y, 255); }),
+      key + ": student map holds NaN or Inf, expected finite values");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllLosses, Contract, ::testing::ValuesIn(known_keys()),
                          [](const auto& info) { return info.param; });
 
@@ -232,6 +336,21 @@ TEST(LossRegistry, KeysAndUnknownLoss) {
   EXPECT_EQ(known_keys(), (std::vector<std::string>{"at", "cwd", "ifvd", "local", "pa", "pi"}));
   EXPECT_EQ(error_of([] { create("cwdd", {}); }),
             "unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)");
+}
+
+// info().adapts_channels says which losses take the adapter options (the trainer relies on it).
+TEST(LossRegistry, AdaptsChannelsExactlyWhereTheAdapterOptionsExist) {
+  const json adapter = {{"student_channels", 6}, {"teacher_channels", 4}};
+  for (const auto& key : known_keys()) {
+    SCOPED_TRACE(key);
+    const bool adapts = create(key, {})->info().adapts_channels;
+    EXPECT_EQ(adapts, key == "cwd" || key == "pi");
+    if (adapts) {
+      EXPECT_GT(create(key, adapter)->extra_params(), 0);
+    } else {
+      EXPECT_EQ(error_of([&] { create(key, adapter); }).rfind(key + ": unknown option", 0), 0u);
+    }
+  }
 }
 
 TEST(LossRegistry, CostFormulasAsInThePaper) {
@@ -299,6 +418,76 @@ TEST(LossOptions, BadValuesNameLossKeyAndChoices) {
             "student_channels");
   EXPECT_EQ(error_of([] { create("at", json::array({1})); }),
             "at: options must be a JSON object, got [1]");
+  EXPECT_EQ(error_of([] {
+              create("pi", {{"student_channels", "4"}, {"teacher_channels", 4}});
+            }),
+            "pi: option 'student_channels' must be an integer >= 1, got \"4\"");
+  EXPECT_EQ(error_of([] {
+              create("cwd", {{"student_channels", 4}, {"teacher_channels", 0}});
+            }),
+            "cwd: option 'teacher_channels' must be an integer >= 1, got 0");
+}
+
+// Options set in code are checked by the same rules, with the same messages, as options read
+// from JSON by create(): in each loss's constructor and in its functional form.
+TEST(LossOptions, ConstructorsValidateLikeCreate) {
+  using namespace cwd::losses;
+  struct Bad {
+    std::string key;
+    json option;
+    std::function<void()> construct;
+  };
+  const std::vector<Bad> bad = {
+      {"cwd", {{"tau", -1}}, [] { CwdLoss(CwdOptions().tau(-1)); }},
+      {"cwd", {{"student_channels", 4}}, [] { CwdLoss(CwdOptions().student_channels(4)); }},
+      {"at", {{"p", 0}}, [] { AtLoss(AtOptions().p(0)); }},
+      {"at", {{"weight", -1e-5}}, [] { AtLoss(AtOptions().weight(-1e-5)); }},
+      {"pi", {{"weight", -0.5}}, [] { PiLoss(PiOptions().weight(-0.5)); }},
+      {"pi",
+       {{"student_channels", 3}, {"teacher_channels", 0}},
+       [] { PiLoss(PiOptions().student_channels(3).teacher_channels(0)); }},
+      {"local", {{"metric", "manhattan"}}, [] { LocalLoss(LocalOptions().metric("manhattan")); }},
+      {"pa", {{"pool", 0}}, [] { PaLoss(PaOptions().pool(0)); }},
+      {"pa", {{"form", "fast"}}, [] { PaLoss(PaOptions().form("fast")); }},
+      {"ifvd", {{"ignore_index", -2}}, [] { IfvdLoss(IfvdOptions().ignore_index(-2)); }},
+      {"ifvd", {{"weight", -3}}, [] { IfvdLoss(IfvdOptions().weight(-3)); }},
+  };
+  for (const auto& b : bad) {
+    SCOPED_TRACE(b.key + " " + b.option.dump());
+    const auto want = error_of([&] { create(b.key, b.option); });
+    EXPECT_EQ(want.rfind(b.key + ": option", 0), 0u) << want;
+    EXPECT_EQ(error_of(b.construct), want);
+  }
+  EXPECT_EQ(error_of([] { CwdLoss(CwdOptions().tau(-1)); }),
+            "cwd: option 'tau' must be a number > 0, got -1");
+  EXPECT_EQ(error_of([] { AtLoss(AtOptions().p(std::nan(""))); }),
+            "at: option 'p' must be a number > 0, got nan");
+  // The defaults are valid.
+  EXPECT_NO_THROW(CwdOptions().validate());
+  EXPECT_NO_THROW(AtOptions().validate());
+  EXPECT_NO_THROW(PiOptions().validate());
+  EXPECT_NO_THROW(LocalOptions().validate());
+  EXPECT_NO_THROW(PaOptions().validate());
+  EXPECT_NO_THROW(IfvdOptions().validate());
+}
+
+TEST(LossOptions, FunctionalFormsValidate) {
+  using namespace cwd::losses;
+  auto in = make_inputs("ifvd");
+  const auto& s = in.student;
+  const auto& t = in.teacher;
+  EXPECT_EQ(error_of([&] { cwd_loss(s, t, CwdOptions().tau(0)); }),
+            "cwd: option 'tau' must be a number > 0, got 0");
+  EXPECT_EQ(error_of([&] { pi_loss(s, t, PiOptions().tau(-2.5)); }),
+            "pi: option 'tau' must be a number > 0, got -2.5");
+  EXPECT_EQ(error_of([&] { at_loss(s, t, AtOptions().weight(-1)); }),
+            "at: option 'weight' must be a number >= 0, got -1");
+  EXPECT_EQ(error_of([&] { local_loss(s, t, LocalOptions().metric("")); }),
+            "local: option 'metric' must be one of cosine, euclidean, got \"\"");
+  EXPECT_EQ(error_of([&] { pa_loss(s, t, PaOptions().pool(-1)); }),
+            "pa: option 'pool' must be an integer >= 1, got -1");
+  EXPECT_EQ(error_of([&] { ifvd_loss(s, t, in.labels, IfvdOptions().ignore_index(-5)); }),
+            "ifvd: option 'ignore_index' must be an integer >= -1, got -5");
 }
 
 // ---- channel-wise losses and the adapter ------------------------------------------------------
@@ -401,6 +590,51 @@ TEST(Ifvd, LabelErrors) {
   bad[0][0][0] = -3;
   EXPECT_EQ(error_of([&] { loss->forward(in.student, in.teacher, bad); }),
             "ifvd: labels hold class id -3, expected 0..4095 or ignore_index 255");
+  EXPECT_EQ(error_of([&] { cwd::losses::check_values("ifvd", in.student, in.teacher, bad, 255); }),
+            "ifvd: labels hold class id -3, expected 0..4095 or ignore_index 255");
+}
+
+// check_values() reads the labels as IFVD does: resized to the teacher's H×W, ignore_index set
+// apart, so it rejects exactly the class ids forward() rejects.
+TEST(Ifvd, CheckValuesSeesTheLabelsForwardUses) {
+  auto in = make_inputs("ifvd");  // teacher 6×7, labels 12×14: rows and columns 0, 2, 4, ...
+  auto loss = create("ifvd", {{"ignore_index", -1}});
+  auto check = [&](const torch::Tensor& labels) {
+    cwd::losses::check_values("ifvd", in.student, in.teacher, labels, -1);
+  };
+  auto labels = in.labels.masked_fill(in.labels == 255, -1);
+  EXPECT_NO_THROW(check(labels));
+  auto unused = labels.clone();
+  unused[1][3][5] = 5000;  // an odd row: nearest resizing never reads it
+  EXPECT_NO_THROW(check(unused));
+  EXPECT_NO_THROW(loss->forward(in.student, in.teacher, unused));
+  auto used = labels.clone();
+  used[1][4][6] = 5000;
+  const std::string want = "ifvd: labels hold class id 5000, expected 0..4095 or ignore_index -1";
+  EXPECT_EQ(error_of([&] { loss->forward(in.student, in.teacher, used); }), want);
+  EXPECT_EQ(error_of([&] { check(used); }), want);
+  EXPECT_EQ(error_of([&] { check(in.labels.narrow(0, 0, 1)); }),
+            "ifvd: batch sizes differ (maps 2, labels 1), expected the same N");
+}
+
+// On CUDA, IFVD sizes its class slots without reading the labels: ids out of range count as
+// ignored there (no out-of-bounds scatter) and check_values() reports them.
+TEST(Ifvd, CudaClassIdsOutOfRangeAreLeftToCheckValues) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA);
+  auto in = make_inputs("ifvd");
+  auto bad = in.labels.clone();
+  bad[0][4][6] = 5000;
+  auto ignored = bad.masked_fill(bad == 5000, 255);
+  auto loss = create("ifvd", {});
+  loss->to(cuda);
+  const auto s = in.student.to(cuda);
+  const auto t = in.teacher.to(cuda);
+  torch::Tensor value;
+  ASSERT_NO_THROW(value = loss->forward(s, t, bad.to(cuda)));
+  EXPECT_NEAR(value.item<double>(), loss->forward(s, t, ignored.to(cuda)).item<double>(), 1e-6);
+  EXPECT_EQ(error_of([&] { cwd::losses::check_values("ifvd", s, t, bad.to(cuda), 255); }),
+            "ifvd: labels hold class id 5000, expected 0..4095 or ignore_index 255");
 }
 
 TEST(Ifvd, AllIgnoredGivesZeroAndIgnoredPixelsGetNoGradient) {

@@ -27,4 +27,8 @@ torch::Device resolve_device(const std::string& name) {
   throw Error("unknown device '" + name + "' (valid: auto, cpu, cuda)");
 }
 
+void sync_device(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
 }  // namespace cwd

@@ -12,4 +12,8 @@ int set_threads(int threads);
 /// machine without CUDA, and for anything else (listing the valid values).
 torch::Device resolve_device(const std::string& name);
 
+/// Waits for the device's queued work (CUDA); a no-op on the CPU. Used only where time is
+/// measured.
+void sync_device(const torch::Device& device);
+
 }  // namespace cwd
