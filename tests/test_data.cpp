@@ -2,7 +2,10 @@
 
 #include "src/core/error.h"
 #include "src/data/dataset.h"
+#include "src/data/idx.h"
+#include "src/data/item_sprite.h"
 #include "src/data/loader.h"
+#include "tests/test_helpers.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -20,6 +23,8 @@ using cwd::data::DataConfig;
 using cwd::data::RawSample;
 using cwd::data::SegDataset;
 using cwd::data::Split;
+using cwd::testing::error_of;
+using cwd::testing::TempDir;
 
 namespace {
 
@@ -59,18 +64,6 @@ uint64_t fnv1a(const torch::Tensor& t) {
   return h;
 }
 
-/// Runs `fn`, expects a cwd::Error and returns its message.
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const cwd::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a cwd::Error";
-  return "";
-}
-
 /// Labels of a Fashion-MNIST IDX label file, read independently of the library.
 std::vector<uint8_t> read_idx_labels(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
@@ -85,28 +78,6 @@ std::vector<uint8_t> read_idx_labels(const std::string& path) {
   gzclose(f);
   return labels;
 }
-
-/// A fresh, empty temporary directory (removed by the destructor).
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    path_ = fs::temp_directory_path() /
-            ("cwd_test_data_" + name + "_" +
-             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-             std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  fs::path operator/(const std::string& rel) const { return path_ / rel; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 void write_png(const fs::path& path, const cv::Mat& mat) {
   fs::create_directories(path.parent_path());
@@ -302,6 +273,133 @@ TEST(FashionScenes, TruncatedOrWrongIdxFileIsNamed) {
   EXPECT_NE(message.find("magic number"), std::string::npos) << message;
 }
 
+// ---- the IDX reader and the item sprite (private parts of fashion-scenes) ---------------------
+
+namespace {
+
+constexpr char kReinstall[] =
+    "; reinstall it with 'apt-get install --reinstall -y dataset-fashion-mnist' or pass "
+    "--data-root DIR";
+
+/// IDX header words, big-endian.
+std::string be32(std::initializer_list<uint32_t> words) {
+  std::string out;
+  for (uint32_t w : words) {
+    for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>((w >> shift) & 0xff));
+  }
+  return out;
+}
+
+void write_gz(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+
+/// `count` items of rows×cols pixels; pixel k of item i is (i + k) % 256.
+std::string idx_images(uint32_t count, uint32_t rows = 28, uint32_t cols = 28,
+                       uint32_t magic = 0x00000803) {
+  std::string out = be32({magic, count, rows, cols});
+  for (uint32_t i = 0; i < count; ++i) {
+    for (uint32_t k = 0; k < rows * cols; ++k) out.push_back(static_cast<char>((i + k) % 256));
+  }
+  return out;
+}
+
+std::string idx_labels(const std::string& labels, uint32_t magic = 0x00000801) {
+  return be32({magic, static_cast<uint32_t>(labels.size())}) + labels;
+}
+
+/// Writes train-{images,labels} into `dir` and returns the reader's error ("" if none).
+std::string idx_error(const TempDir& dir, const std::string& images, const std::string& labels) {
+  write_gz(dir / "train-images-idx3-ubyte.gz", images);
+  write_gz(dir / "train-labels-idx1-ubyte.gz", labels);
+  try {
+    cwd::data::detail::load_item_bank(dir.str(), "train");
+  } catch (const cwd::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(IdxReader, ReadsImagesAndLabels) {
+  TempDir dir("idx-ok");
+  ASSERT_EQ(idx_error(dir, idx_images(3), idx_labels({0, 9, 4})), "");
+  const auto bank = cwd::data::detail::load_item_bank(dir.str(), "train");
+  EXPECT_EQ(bank->source, "train");
+  EXPECT_EQ(bank->files,
+            (std::vector<std::string>{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}));
+  ASSERT_EQ(bank->count, 3);
+  ASSERT_EQ(bank->pixels.size(), 3u * 28 * 28);
+  EXPECT_EQ(bank->pixels[2 * 784 + 5], 7);  // item 2, pixel 5
+  EXPECT_EQ(bank->labels, (std::vector<uint8_t>{0, 9, 4}));
+}
+
+TEST(IdxReader, BadMagicNumberNamesFileFormatAndFix) {
+  TempDir dir("idx-magic");
+  const std::string images = dir / "train-images-idx3-ubyte.gz";
+  EXPECT_EQ(idx_error(dir, idx_images(3, 28, 28, 0x00000802), idx_labels({0, 1, 2})),
+            "fashion-scenes: " + images +
+                " is truncated or corrupt (magic number 0x00000802, expected 0x00000803 for IDX "
+                "ubyte images)" +
+                kReinstall);
+  const std::string labels = dir / "train-labels-idx1-ubyte.gz";
+  EXPECT_EQ(idx_error(dir, idx_images(3), idx_labels({0, 1, 2}, 0x00000803)),
+            "fashion-scenes: " + labels +
+                " is truncated or corrupt (magic number 0x00000803, expected 0x00000801 for IDX "
+                "ubyte labels)" +
+                kReinstall);
+}
+
+TEST(IdxReader, WrongShapeCountsLabelsAndTrailingDataAreNamed) {
+  TempDir dir("idx-bad");
+  const auto has = [](const std::string& message, const std::string& part) {
+    return message.find(part) != std::string::npos;
+  };
+  std::string m = idx_error(dir, idx_images(3, 27, 28), idx_labels({0, 1, 2}));
+  EXPECT_TRUE(has(m, "header says 3 images of 27x28, expected 28x28 images")) << m;
+  m = idx_error(dir, idx_images(3), idx_labels({0, 1}));
+  EXPECT_TRUE(has(m, "2 labels for 3 images in train-images-idx3-ubyte.gz")) << m;
+  m = idx_error(dir, idx_images(3), idx_labels({0, 10, 2}));
+  EXPECT_TRUE(has(m, "label 10 of item 1 is not a class 0..9")) << m;
+  m = idx_error(dir, idx_images(3) + "x", idx_labels({0, 1, 2}));
+  EXPECT_TRUE(has(m, "unexpected data after the items")) << m;
+  m = idx_error(dir, idx_images(3).substr(0, 100), idx_labels({0, 1, 2}));
+  EXPECT_TRUE(has(m, "pixel data ends after 84 of 2352 bytes")) << m;
+  fs::remove(dir / "train-labels-idx1-ubyte.gz");
+  m = error_of([&] { cwd::data::detail::load_item_bank(dir.str(), "train"); });
+  EXPECT_TRUE(has(m, "train-labels-idx1-ubyte.gz not found; install the data package")) << m;
+}
+
+TEST(ItemSprite, SilhouetteIsSolidAndLargeHolesStayOpen) {
+  using cwd::data::detail::kItemSide;
+  std::vector<uint8_t> item(cwd::data::detail::kItemPixels, 0);
+  const auto px = [&](int y, int x) -> uint8_t& { return item[y * kItemSide + x]; };
+  for (int y = 4; y < 24; ++y) {
+    for (int x = 4; x < 24; ++x) px(y, x) = 200;  // a bright square ...
+  }
+  px(8, 8) = px(8, 9) = px(9, 8) = px(9, 9) = 0;  // ... a small dark print (4 pixels) ...
+  for (int y = 15; y < 18; ++y) {
+    for (int x = 15; x < 18; ++x) px(y, x) = 0;  // ... a 3x3 hole (9 pixels) ...
+  }
+  px(20, 20) = 30;  // ... and a dim pixel inside
+  const auto alpha = cwd::data::detail::item_alpha(item.data());
+  const auto a = [&](int y, int x) { return alpha[static_cast<size_t>(y * kItemSide + x)]; };
+  EXPECT_EQ(a(0, 0), 0.f);    // border-connected background
+  EXPECT_EQ(a(12, 12), 1.f);  // clamp(1.5 · 200 / 255)
+  EXPECT_EQ(a(8, 8), 0.9f);   // print: part of the garment
+  EXPECT_EQ(a(20, 20), 0.9f);
+  EXPECT_EQ(a(16, 16), 0.f);  // hole of kMinHole pixels or more
+  // Samples at a pixel centre are that pixel; between pixels they interpolate.
+  EXPECT_FLOAT_EQ(cwd::data::detail::sample_item(item.data(), 12.f, 12.f), 200.f / 255.f);
+  EXPECT_EQ(cwd::data::detail::sample_map(alpha.data(), 12.f, 7.5f), 1.f);
+  EXPECT_FLOAT_EQ(cwd::data::detail::sample_item(item.data(), 4.f, 3.5f), 100.f / 255.f);
+}
+
 TEST(Datasets, UnknownNameListsKnownOnes) {
   DataConfig config;
   config.name = "imagenet";
@@ -450,11 +548,11 @@ TEST(Folder, BadFilesGiveOneLineNamingThem) {
   const auto ds = cwd::data::make_dataset(config, Split::kTrain);  // files are checked in get()
   ASSERT_EQ(ds->size(), 4);
   EXPECT_EQ(error_of([&] { ds->get(0); }),
-            "label '" + (dir / "labels/train/a.png").string() +
+            "label '" + dir / "labels/train/a.png" +
                 "' has value 42, but there are 19 classes (0..18) and the ignore index is 255");
   std::string message = error_of([&] { ds->get(1); });
-  EXPECT_NE(message.find((dir / "images/train/b.png").string()), std::string::npos) << message;
-  EXPECT_NE(message.find((dir / "labels/train/b.png").string()), std::string::npos) << message;
+  EXPECT_NE(message.find(dir / "images/train/b.png"), std::string::npos) << message;
+  EXPECT_NE(message.find(dir / "labels/train/b.png"), std::string::npos) << message;
   EXPECT_EQ(error_of([&] { ds->get(2); }),
             "cannot read image '" + truncated.string() + "' (unreadable or truncated file)");
   EXPECT_NE(error_of([&] { ds->get(3); }).find("single-channel"), std::string::npos);
@@ -636,7 +734,7 @@ TEST(TrainStream, WorkerErrorsReachTheConsumerAndEarlyStopJoins) {
 
 TEST(Preview, WritesAGridPng) {
   TempDir dir("preview");
-  const std::string path = (dir / "preview.png").string();
+  const std::string path = dir / "preview.png";
   cwd::data::write_preview(*scenes(Split::kVal), 4, path);
   const cv::Mat grid = cv::imread(path);
   ASSERT_FALSE(grid.empty());
@@ -653,7 +751,7 @@ namespace {
 // An export read back as a folder dataset gives the same pixels and labels.
 TEST(Export, FolderDatasetReadsBackPixelForPixel) {
   TempDir dir("export");
-  const std::string out = (dir / "scenes").string();
+  const std::string out = dir / "scenes";
   const auto meta = cwd::data::export_folder({{"val", scenes(Split::kVal)}}, out);
   EXPECT_EQ(meta["num_classes"], 11);
   EXPECT_EQ(meta["splits"]["val"]["size"], 20);

@@ -1,6 +1,10 @@
 #pragma once
 // Small helpers shared by the tests: temporary folders and running the cwd-bench binary.
 
+#include "src/core/error.h"
+
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -31,5 +35,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// Runs `fn`, expects a cwd::Error and returns its message ("" and a test failure if nothing
+/// was thrown).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const cwd::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a cwd::Error";
+  return "";
+}
 
 }  // namespace cwd::testing

@@ -5,7 +5,8 @@
 
 #include "src/core/error.h"
 #include "src/data/dataset.h"
-#include "src/data/internal.h"
+#include "src/data/factories.h"
+#include "src/data/file_dataset.h"
 
 #include <fmt/format.h>
 
@@ -70,28 +71,19 @@ const std::vector<std::string>& cityscapes_class_names() {
 
 namespace detail {
 
-std::shared_ptr<const SegDataset> make_cityscapes(const DataConfig& config, Split split) {
+namespace {
+
+constexpr char kImageSuffix[] = "_leftImg8bit.png";
+constexpr char kLabelSuffix[] = "_gtFine_labelIds.png";
+
+/// Every <city>/<stem>_leftImg8bit.png under image_dir with its label under label_dir, sorted.
+/// Throws cwd::Error for an image without a label and for a folder that cannot be listed.
+std::vector<FilePair> list_pairs(const std::filesystem::path& image_dir,
+                                 const std::filesystem::path& label_dir) {
   namespace fs = std::filesystem;
-  const std::string fix =
-      "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
-      "https://www.cityscapes-dataset.com and pass --data-root DIR (the folder holding "
-      "leftImg8bit/ and gtFine/)";
-  if (config.root.empty()) throw Error("cityscapes: no data root given; " + fix);
-  const std::string split_name = split == Split::kVal ? "val" : "train";
-  const fs::path root(config.root);
-  const fs::path image_dir = root / "leftImg8bit" / split_name;
-  const fs::path label_dir = root / "gtFine" / split_name;
+  const std::string image_suffix = kImageSuffix;
+  const std::string label_suffix = kLabelSuffix;
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) {
-    throw Error(fmt::format("cityscapes: data root {} not found; {}", root.string(), fix));
-  }
-  for (const fs::path& dir : {image_dir, label_dir}) {
-    if (!fs::is_directory(dir, ec)) {
-      throw Error(fmt::format("cityscapes: {} not found; {}", dir.string(), fix));
-    }
-  }
-  const std::string image_suffix = "_leftImg8bit.png";
-  const std::string label_suffix = "_gtFine_labelIds.png";
   std::vector<FilePair> pairs;
   for (auto it = fs::recursive_directory_iterator(image_dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -116,12 +108,38 @@ std::shared_ptr<const SegDataset> make_cityscapes(const DataConfig& config, Spli
     throw Error(fmt::format("cityscapes: cannot list {} ({}); check its permissions",
                             image_dir.string(), ec.message()));
   }
-  if (pairs.empty()) {
-    throw Error(fmt::format("cityscapes: no *{} files under {}; {}", image_suffix,
-                            image_dir.string(), fix));
-  }
   std::sort(pairs.begin(), pairs.end(),
             [](const FilePair& a, const FilePair& b) { return a.image < b.image; });
+  return pairs;
+}
+
+}  // namespace
+
+std::shared_ptr<const SegDataset> make_cityscapes(const DataConfig& config, Split split) {
+  namespace fs = std::filesystem;
+  const std::string fix =
+      "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
+      "https://www.cityscapes-dataset.com and pass --data-root DIR (the folder holding "
+      "leftImg8bit/ and gtFine/)";
+  if (config.root.empty()) throw Error("cityscapes: no data root given; " + fix);
+  const std::string split_name = split == Split::kVal ? "val" : "train";
+  const fs::path root(config.root);
+  const fs::path image_dir = root / "leftImg8bit" / split_name;
+  const fs::path label_dir = root / "gtFine" / split_name;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    throw Error(fmt::format("cityscapes: data root {} not found; {}", root.string(), fix));
+  }
+  for (const fs::path& dir : {image_dir, label_dir}) {
+    if (!fs::is_directory(dir, ec)) {
+      throw Error(fmt::format("cityscapes: {} not found; {}", dir.string(), fix));
+    }
+  }
+  std::vector<FilePair> pairs = list_pairs(image_dir, label_dir);
+  if (pairs.empty()) {
+    throw Error(fmt::format("cityscapes: no *{} files under {}; {}", kImageSuffix,
+                            image_dir.string(), fix));
+  }
 
   FileDatasetSpec spec;
   spec.name = "cityscapes";

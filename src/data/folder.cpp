@@ -5,7 +5,8 @@
 
 #include "src/core/error.h"
 #include "src/data/dataset.h"
-#include "src/data/internal.h"
+#include "src/data/factories.h"
+#include "src/data/file_dataset.h"
 
 #include <fmt/format.h>
 
