@@ -7,6 +7,7 @@
 #include "models/cost.h"
 #include "models/init.h"
 #include "src/core/error.h"
+#include "src/core/resize.h"
 
 #include <fmt/format.h>
 
@@ -21,12 +22,7 @@ using detail::conv_cost;
 using detail::make_conv;
 using detail::Spatial;
 
-torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
-}
+using cwd::resize_bilinear;
 
 int64_t count_params(const torch::nn::Module& module) {
   int64_t n = 0;

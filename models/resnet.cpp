@@ -208,15 +208,23 @@ std::string describe(const ResNetOptions& options) {
                      to_string(options.stem()), options.width(), options.output_stride());
 }
 
-ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
+void check_architecture(const ResNetOptions& options) {
   const double width = options.width();
-  if (!(width > 0) || !std::isfinite(width)) {
-    throw Error(fmt::format("ResNet width must be a positive number (got {})", width));
+  if (!(width > 0) || !std::isfinite(width) || width > 4) {
+    throw Error(fmt::format("ResNet width {} is out of range (--width; valid: 0 < width <= 4)", width));
   }
   const int64_t os = options.output_stride();
   if (os != 8 && os != 16 && os != 32) {
-    throw Error(fmt::format("unsupported output stride {} (supported: 8, 16, 32)", os));
+    throw Error(fmt::format("unsupported output stride {} (--output-stride; valid: 8, 16, 32)", os));
   }
+  const int64_t depth = options.depth();
+  if (depth != 18 && depth != 34 && depth != 50 && depth != 101) {
+    throw Error(fmt::format("unsupported ResNet depth {} (--depth; valid: 18, 34, 50, 101)", depth));
+  }
+}
+
+ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
+  check_architecture(options);
   switch (options.depth()) {
     case 18:
       build_layers<BasicBlock>({2, 2, 2, 2});
@@ -231,8 +239,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
       build_layers<Bottleneck>({3, 4, 23, 3});
       break;
     default:
-      throw Error(
-          fmt::format("unsupported ResNet depth {} (supported: 18, 34, 50, 101)", options.depth()));
+      break;  // check_architecture rejected it
   }
   if (options.init() != Init::kTorch) detail::kaiming_init(*this);
 }

@@ -44,6 +44,11 @@ std::string to_string(Stem stem);
 /// "standard" or "deep"; anything else throws cwd::Error listing the valid values.
 Stem parse_stem(const std::string& text);
 
+struct ResNetOptions;
+/// Throws cwd::Error for an unsupported depth, output stride or width, one message each (naming
+/// the command-line flag too); the ResNet constructor and the run configuration both use it.
+void check_architecture(const ResNetOptions& options);
+
 struct ResNetOptions {
   /// 18, 34, 50 or 101.
   TORCH_ARG(int64_t, depth) = 18;

@@ -46,7 +46,7 @@ TEST(Cli, ErrorTexts) {
   expect_error("train --loss cwdd", "unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)");
   expect_error("train --preset fast", "unknown preset 'fast' (known: smoke, quick, full, cityscapes-paper)");
   expect_error("train --preset smoke --device tpu", "--device: tpu not in {auto,cpu,cuda}");
-  expect_error("train --preset smoke --depth 19", "--depth: 19 not in {18,34,50,101}");
+  expect_error("train --preset smoke --depth 19", "unsupported ResNet depth 19 (--depth; valid: 18, 34, 50, 101)");
   expect_error("train --preset smoke --crop 64by128", "--crop '64by128' is not a size");
   expect_error("train --preset smoke --loss cwd --loss-opt tau=-1 --teacher x.json", "cwd");
   expect_error("train --preset smoke --loss cwd", "--loss cwd needs a teacher");
@@ -55,7 +55,14 @@ TEST(Cli, ErrorTexts) {
   expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
   expect_error("train --preset smoke --resume --out /nonexistent/run",
                "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
-  expect_error("train --preset smoke --init xavier", "--init: xavier not in {torch,mmseg,kaiming}");
+  expect_error("train --preset smoke --init xavier", "unknown init 'xavier' (valid: kaiming, mmseg, torch)");
+  expect_error("train --preset smoke --stem wide", "unknown stem 'wide' (valid: deep, standard)");
+  expect_error("train --preset smoke --role mentor", "unknown role 'mentor' (valid: student, teacher)");
+  expect_error("train --preset smoke --loss cwd --teacher x.json --on middle",
+               "--on 'middle' is not valid (valid: feature, logit)");
+  expect_error("train --preset smoke --eval-split test", "--eval-split 'test' is not valid (valid: holdout, val)");
+  expect_error("train --preset smoke --role teacher --loss cwd --teacher x.json",
+               "--role teacher cannot take --loss (a teacher is trained with cross-entropy only)");
   expect_error("data export --preset smoke --splits train,test --out /tmp/x",
                "--splits: unknown split 'test' (valid: holdout, train, val)");
   expect_error("data export --preset smoke --out /", "data export: '/' already exists; choose a new --out");

@@ -5,6 +5,7 @@
 #include "models/resnet.h"
 #include "models/weights.h"
 #include "src/core/error.h"
+#include "tests/test_helpers.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -37,26 +38,6 @@ PSPNetOptions small(int64_t depth, int64_t os, Stem stem = Stem::kStandard) {
       ResNetOptions().depth(depth).width(0.125).output_stride(os).stem(stem));
 }
 
-/// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            (std::string("cwd_models_") + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -78,14 +59,7 @@ std::string one_tensor_safetensors(const std::string& dtype, const std::vector<i
   return out + text + std::string(nbytes, '\0');
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const cwd::Error& e) {
-    return e.what();
-  }
-  return "(no cwd::Error thrown)";
-}
+using cwd::testing::error_of;
 
 void expect_same_state(const torch::nn::Module& a, const torch::nn::Module& b) {
   const auto sa = cwd::models::named_state(a);
@@ -276,11 +250,11 @@ TEST(Flops, ScalesWithArea) {
 // ---- weight files ------------------------------------------------------------------------------
 
 TEST(Weights, SafetensorsRoundTrip) {
-  TempDir dir;
+  cwd::testing::TempDir dir("models");
   torch::manual_seed(1);
   PSPNet a(small(18, 8));
   a->forward(torch::randn({2, 3, 32, 32}));  // moves the BN running stats off their init
-  const std::string path = dir.file("student.safetensors");
+  const std::string path = dir / "student.safetensors";
   cwd::models::save_safetensors(cwd::models::named_state(*a), path);
   const std::string bytes = read_bytes(path);
   uint64_t header_len = 0;
@@ -300,8 +274,8 @@ TEST(Weights, SafetensorsRoundTrip) {
 }
 
 TEST(Weights, SafetensorsDtypes) {
-  TempDir dir;
-  const std::string path = dir.file("dtypes.safetensors");
+  cwd::testing::TempDir dir("models");
+  const std::string path = dir / "dtypes.safetensors";
   const auto d = torch::arange(6, torch::kDouble).reshape({2, 3}) / 4;
   cwd::models::save_safetensors(
       {{"d", d}, {"h", d.to(torch::kHalf)}, {"b", d.to(torch::kBFloat16)}}, path);
@@ -322,7 +296,7 @@ TEST(Weights, SafetensorsDtypes) {
 }
 
 TEST(Weights, BackboneFromSafetensorsWithPrefixAndFc) {
-  TempDir dir;
+  cwd::testing::TempDir dir("models");
   torch::manual_seed(3);
   ResNet a(ResNetOptions().depth(18).width(0.125));
   NamedTensors named;
@@ -333,7 +307,7 @@ TEST(Weights, BackboneFromSafetensorsWithPrefixAndFc) {
   }
   named.emplace_back("module.fc.weight", torch::zeros({10, 64}));
   named.emplace_back("module.fc.bias", torch::zeros({10}));
-  const std::string path = dir.file("r18.safetensors");
+  const std::string path = dir / "r18.safetensors";
   cwd::models::save_safetensors(named, path);
   torch::manual_seed(4);
   ResNet b(ResNetOptions().depth(18).width(0.125));
@@ -345,13 +319,13 @@ TEST(Weights, BackboneFromSafetensorsWithPrefixAndFc) {
 }
 
 TEST(Weights, BackboneFromTorchSaveDict) {
-  TempDir dir;
+  cwd::testing::TempDir dir("models");
   torch::manual_seed(5);
   ResNet a(ResNetOptions().depth(50).width(0.125));
   c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
   for (const auto& [name, t] : cwd::models::named_state(*a)) dict.insert("backbone." + name, t);
   const auto bytes = torch::pickle_save(dict);
-  const std::string path = dir.file("r50.pth");
+  const std::string path = dir / "r50.pth";
   write_bytes(path, std::string(bytes.begin(), bytes.end()));
   torch::manual_seed(6);
   ResNet b(ResNetOptions().depth(50).width(0.125));
@@ -360,7 +334,7 @@ TEST(Weights, BackboneFromTorchSaveDict) {
 }
 
 TEST(Weights, MismatchesAreListedAndNothingIsCopied) {
-  TempDir dir;
+  cwd::testing::TempDir dir("models");
   torch::manual_seed(7);
   ResNet a(ResNetOptions().depth(18).width(0.125));
   NamedTensors named;
@@ -373,7 +347,7 @@ TEST(Weights, MismatchesAreListedAndNothingIsCopied) {
     named.emplace_back(name, t);
   }
   named.emplace_back("layer5.0.conv1.weight", torch::zeros({1}));  // unexpected
-  const std::string path = dir.file("bad.safetensors");
+  const std::string path = dir / "bad.safetensors";
   cwd::models::save_safetensors(named, path);
   torch::manual_seed(8);
   ResNet b(ResNetOptions().depth(18).width(0.125));
@@ -397,21 +371,21 @@ TEST(Weights, MismatchesAreListedAndNothingIsCopied) {
 }
 
 TEST(Weights, UnreadableFiles) {
-  TempDir dir;
+  cwd::testing::TempDir dir("models");
   ResNet net(ResNetOptions().depth(18).width(0.125));
   EXPECT_NE(error_of([&] {
-              cwd::models::load_backbone_weights(net, dir.file("none.pth"));
+              cwd::models::load_backbone_weights(net, dir / "none.pth");
             }).find("cannot open weights file"),
             std::string::npos);
-  write_bytes(dir.file("junk.bin"), "hello world, not weights");
+  write_bytes(dir / "junk.bin", "hello world, not weights");
   EXPECT_NE(error_of([&] {
-              cwd::models::load_backbone_weights(net, dir.file("junk.bin"));
+              cwd::models::load_backbone_weights(net, dir / "junk.bin");
             }).find("neither a safetensors file nor a torch.save zip file"),
             std::string::npos);
   const auto bytes = torch::pickle_save(torch::IValue(torch::zeros({2})));
-  write_bytes(dir.file("tensor.pth"), std::string(bytes.begin(), bytes.end()));
+  write_bytes(dir / "tensor.pth", std::string(bytes.begin(), bytes.end()));
   EXPECT_NE(error_of([&] {
-              cwd::models::load_backbone_weights(net, dir.file("tensor.pth"));
+              cwd::models::load_backbone_weights(net, dir / "tensor.pth");
             }).find("not a dict of tensors"),
             std::string::npos);
 }
@@ -420,9 +394,9 @@ TEST(Weights, UnreadableFiles) {
 
 TEST(Options, ErrorsListValidValues) {
   EXPECT_EQ(error_of([] { ResNet(ResNetOptions().depth(20)); }),
-            "unsupported ResNet depth 20 (supported: 18, 34, 50, 101)");
+            "unsupported ResNet depth 20 (--depth; valid: 18, 34, 50, 101)");
   EXPECT_EQ(error_of([] { ResNet(ResNetOptions().output_stride(4)); }),
-            "unsupported output stride 4 (supported: 8, 16, 32)");
+            "unsupported output stride 4 (--output-stride; valid: 8, 16, 32)");
   EXPECT_EQ(error_of([] { cwd::models::parse_stem("wide"); }),
             "unknown stem 'wide' (valid: deep, standard)");
   EXPECT_EQ(cwd::models::parse_stem("deep"), Stem::kDeep);

@@ -92,15 +92,15 @@ TEST(Config, ErrorsNameTheFlagAndTheValidValues) {
   } catch (const cwd::Error& e) {
     EXPECT_STREQ(e.what(), "--crop '64*128' is not a size (expected HxW with positive integers, e.g. 64x128)");
   }
-  auto c = cwd::train::config_from_preset("smoke", "student");
+  auto c = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   c.net.output_stride = 4;
   try {
     cwd::train::validate(c);
     FAIL();
   } catch (const cwd::Error& e) {
-    EXPECT_STREQ(e.what(), "--output-stride 4 is not valid (valid: 8, 16, 32)");
+    EXPECT_STREQ(e.what(), "unsupported output stride 4 (--output-stride; valid: 8, 16, 32)");
   }
-  c = cwd::train::config_from_preset("smoke", "student");
+  c = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   c.loss = "cwd";
   try {
     cwd::train::validate(c);
@@ -122,7 +122,7 @@ TEST(Config, LossOptionsParseAsJsonOrString) {
 }
 
 TEST(Config, HashIgnoresRuntimeButNotRecipe) {
-  auto a = cwd::train::config_from_preset("smoke", "student");
+  auto a = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   auto b = a;
   b.threads = 7;
   b.out_dir = "/elsewhere";
@@ -151,13 +151,15 @@ TEST(JsonIo, AtomicWriteLeavesNoTemporaryFiles) {
 
 TEST(Checkpoint, RoundTripAndForeignArchitecture) {
   cwd::testing::TempDir dir("ckpt");
-  cwd::train::NetConfig r18{18, 0.125, "standard", 8, "", "torch", ""};
-  cwd::train::NetConfig r34{34, 0.125, "standard", 8, "", "torch", ""};
+  const auto standard = cwd::models::Stem::kStandard;
+  const auto init = cwd::models::Init::kTorch;
+  cwd::train::NetConfig r18{18, 0.125, standard, 8, "", init, ""};
+  cwd::train::NetConfig r34{34, 0.125, standard, 8, "", init, ""};
   torch::manual_seed(1);
   auto net = cwd::train::build_network(r18, 5);
   const std::string path = dir / "a.pt";
   cwd::train::save_checkpoint(path, *net, nullptr, nullptr,
-                              {3, {{"model", cwd::train::to_json(r18)}, {"num_classes", 5}}});
+                              {3, {{"model", r18}, {"num_classes", 5}}});
   torch::manual_seed(2);
   auto other = cwd::train::build_network(r18, 5);
   auto meta = cwd::train::load_checkpoint(path, *other, nullptr, nullptr);
@@ -182,7 +184,7 @@ TEST(Checkpoint, RoundTripAndForeignArchitecture) {
 }
 
 cwd::train::RunConfig tiny_run(const std::string& out, const std::string& name) {
-  auto c = cwd::train::config_from_preset("smoke", "student");
+  auto c = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   c.data.train_size = 16;
   c.data.val_size = 4;
   c.schedule.iterations = 8;
@@ -199,17 +201,18 @@ TEST(Trainer, ResumeIsExact) {
   cwd::testing::TempDir dir("resume");
   // 8 iterations straight ...
   auto straight = tiny_run(dir.str(), "straight");
-  auto record = cwd::train::train_run(straight);
-  EXPECT_EQ(record["schema"], "cwd-bench/run/1");
+  const auto record = cwd::train::train_run(straight);
+  ASSERT_TRUE(record.has_value());
   // ... and 4, stop, then resume for the other 4.
   auto split = tiny_run(dir.str(), "split");
   split.stop_after = 4;
-  EXPECT_TRUE(cwd::train::train_run(split).is_null());
+  EXPECT_FALSE(cwd::train::train_run(split).has_value());
   EXPECT_FALSE(std::filesystem::exists(dir / "split.json"));
   EXPECT_EQ(cwd::train::read_checkpoint_meta(dir / "ckpt/split.pt").iteration, 4);
   split.stop_after = 0;
-  auto resumed = cwd::train::train_run(split);
-  EXPECT_EQ(resumed["train"]["resumed_at"], 4);
+  const auto resumed = cwd::train::train_run(split);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->train.resumed_at, 4);
   auto a = cwd::models::load_safetensors(dir / "weights/straight.safetensors");
   auto b = cwd::models::load_safetensors(dir / "weights/split.safetensors");
   ASSERT_EQ(a.size(), b.size());
@@ -217,7 +220,7 @@ TEST(Trainer, ResumeIsExact) {
     EXPECT_EQ(a[i].first, b[i].first);
     EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
   }
-  EXPECT_DOUBLE_EQ(record["eval"]["miou"].get<double>(), resumed["eval"]["miou"].get<double>());
+  EXPECT_DOUBLE_EQ(record->eval.miou, resumed->eval.miou);
   // A changed recipe does not silently continue an old checkpoint.
   auto changed = tiny_run(dir.str(), "split");
   changed.schedule.lr = 0.5;
@@ -233,7 +236,9 @@ TEST(Trainer, RecordHasTheKeysOtherToolsRelyOn) {
   cwd::testing::TempDir dir("record");
   auto c = tiny_run(dir.str(), "r");
   c.schedule.iterations = 2;
-  auto r = cwd::train::train_run(c);
+  const auto record = cwd::train::train_run(c);
+  ASSERT_TRUE(record.has_value());
+  const nlohmann::json r = *record;
   auto on_disk = cwd::read_json(dir / "r.json");
   EXPECT_EQ(r, on_disk);
   EXPECT_EQ(r["schema"], "cwd-bench/run/1");
@@ -251,31 +256,40 @@ TEST(Trainer, RecordHasTheKeysOtherToolsRelyOn) {
   EXPECT_FALSE(r["config_hash"].get<std::string>().empty());
 }
 
-nlohmann::json fake_record(const std::string& role, const std::string& loss, const std::string& placement,
-                           double miou, uint64_t seed) {
-  nlohmann::json r = {{"schema", "cwd-bench/run/1"},
-                      {"role", role},
-                      {"seed", seed},
-                      {"config", {{"preset", "smoke"}}},
-                      {"dataset", {{"train", {{"name", "fashion-scenes"}}}}},
-                      {"model", {{"depth", role == "teacher" ? 34 : 18}, {"width", 0.25}, {"stem", "standard"}}},
-                      {"train", {{"wall_s", 10.0}, {"schedule", nlohmann::json::object()}}},
-                      {"eval", {{"miou", miou}, {"split", "val"}}}};
-  if (loss.empty()) {
-    r["loss"] = nullptr;
-  } else {
-    r["loss"] = {{"key", loss}, {"placement", placement}, {"formula", "h·w·c"}, {"ms_per_iter", 2.0},
-                 {"peak_bytes", 1000}, {"extra_params", 0}, {"gflops", 0.001}, {"options", {{"weight", 3}}}};
+cwd::train::RunRecord fake_record(const std::string& role, const std::string& loss, const std::string& placement,
+                                  double miou, uint64_t seed) {
+  cwd::train::RunRecord r;
+  r.role = cwd::train::parse_role(role);
+  r.seed = seed;
+  r.name = fmt::format("{}-{}-s{}", role, loss, seed);
+  r.config.preset = "smoke";
+  r.dataset.train = {{"name", "fashion-scenes"}};
+  r.model.net.depth = role == "teacher" ? 34 : 18;
+  r.model.net.width = 0.25;
+  r.train.wall_s = 10.0;
+  r.eval.miou = miou;
+  r.eval.split = "val";
+  if (!loss.empty()) {
+    cwd::train::LossRecord l;
+    l.key = loss;
+    l.placement = cwd::train::parse_placement(placement);
+    l.formula = "h·w·c";
+    l.ms_per_iter = 2.0;
+    l.peak_bytes = 1000;
+    l.gflops = 0.001;
+    l.options = {{"weight", 3}};
+    r.loss = l;
   }
   return r;
 }
 
 TEST(Table, MeanStdGainAndOrder) {
-  std::vector<nlohmann::json> records = {
+  std::vector<cwd::train::RunRecord> records = {
       fake_record("teacher", "", "", 80, 0),      fake_record("student", "", "", 60, 0),
       fake_record("student", "", "", 62, 1),      fake_record("student", "cwd", "logit", 70, 0),
       fake_record("student", "cwd", "logit", 72, 1), fake_record("student", "at", "logit", 65, 0)};
-  auto t = cwd::train::build_table(records);
+  const auto table = cwd::train::build_table(records);
+  const nlohmann::json t = table;
   EXPECT_EQ(t["schema"], "cwd-bench/table/1");
   EXPECT_DOUBLE_EQ(t["student"]["miou"]["mean"].get<double>(), 61.0);
   EXPECT_NEAR(t["student"]["miou"]["std"].get<double>(), std::sqrt(2.0), 1e-12);
@@ -286,7 +300,7 @@ TEST(Table, MeanStdGainAndOrder) {
   EXPECT_DOUBLE_EQ(t["rows"][1]["gain"].get<double>(), 10.0);
   EXPECT_DOUBLE_EQ(t["rows"][0]["miou"]["std"].get<double>(), 0.0);
   EXPECT_EQ(t["rows"][1]["cost"]["peak_bytes"], 1000);
-  const auto md = cwd::train::table_markdown(t);
+  const auto md = cwd::train::table_markdown(table);
   EXPECT_NE(md.find("| CWD | h·w·c | – | 71.00 ± 1.41 (+10.00) |"), std::string::npos) << md;
   records.erase(records.begin());
   try {
@@ -301,13 +315,13 @@ TEST(Sweep, ChoosesTheBestHeldOutWeightAndTiesGoToTheDefault) {
   cwd::testing::TempDir dir("sweep-summary");
   auto sweep_record = [&](const std::string& loss, double weight, double miou, const std::string& split) {
     auto r = fake_record("student", loss, "logit", miou, 0);
-    r["config"] = {{"preset", "smoke"},
-                   {"data", {{"train_size", 56}, {"holdout", 8}}},
-                   {"schedule", {{"iterations", 12}}}};
-    r["eval"]["split"] = split;
-    r["eval"]["images"] = 8;
-    r["loss"]["options"]["weight"] = weight;
-    cwd::write_json_atomic(dir / fmt::format("{}-{}-{}.json", loss, weight, split), r);
+    r.config.data.train_size = 56;
+    r.config.data.holdout = 8;
+    r.config.schedule.iterations = 12;
+    r.eval.split = split;
+    r.eval.images = 8;
+    r.loss->options["weight"] = weight;
+    cwd::train::write_run_record(dir / fmt::format("{}-{}-{}.json", loss, weight, split), r);
   };
   sweep_record("cwd", 1.0, 20.0, "holdout");
   sweep_record("cwd", 3.0, 25.0, "holdout");

@@ -10,6 +10,7 @@
 #include "src/core/json_io.h"
 #include "src/data/loader.h"
 #include "src/train/config.h"
+#include "src/train/distiller.h"
 #include "src/train/network.h"
 #include "src/train/trainer.h"
 #include "tests/test_helpers.h"
@@ -39,10 +40,10 @@ std::map<std::string, torch::Tensor> load(const std::string& file) {
 // The fixture's recipe as a cwd-bench run on the smoke preset's scenes.
 cwd::train::RunConfig fixture_run(const std::string& out) {
   const auto& m = meta();
-  auto c = cwd::train::config_from_preset("smoke", "student");
+  auto c = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   c.net.depth = m["net"]["depth"];
   c.net.width = m["net"]["width"];
-  c.net.stem = m["net"]["stem"];
+  c.net.stem = cwd::models::parse_stem(m["net"]["stem"].get<std::string>());
   c.net.output_stride = m["net"]["output_stride"];
   c.net.init_weights = kDir + "init.safetensors";
   const auto& r = m["recipe"];
@@ -120,7 +121,8 @@ TEST(Twin, FirstStepLossAndGradients) {
 TEST(Twin, SameCurveAndWeightsAfterTraining) {
   cwd::testing::TempDir dir("twin");
   const auto record = cwd::train::train_run(fixture_run(dir.str()));
-  const auto& curve = record["train"]["curve"];
+  ASSERT_TRUE(record.has_value());
+  const auto& curve = record->train.curve;
   const auto& expected = meta()["curve"];
   ASSERT_EQ(curve.size(), expected.size());
   double worst = 0;

@@ -35,7 +35,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
     const auto table = train::tables_from_records(a.from, a.latex);
     fmt::print(stderr, "rebuilt {}/table.json, table.md, table.csv from {} run records\n", a.from,
-               table.at("protocol").at("records").size());
+               table.protocol.records.size());
     std::cout << train::table_markdown(table);
     return;
   }
@@ -43,7 +43,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   cc.preset = a.preset;
   cc.seeds = a.seeds;
   cc.methods = split_list(a.methods);
-  cc.placements = split_list(a.on);
+  cc.placements = train::parse_placements(split_list(a.on));
   cc.out_dir = a.out;
   cc.teacher = a.teacher;
   cc.latex = a.latex;

@@ -24,7 +24,8 @@ struct InfoArgs {
 };
 
 void run_info(const InfoArgs& a) {
-  train::NetConfig net{a.depth, a.width, a.stem, a.output_stride, "", "torch", ""};
+  const train::NetConfig net{a.depth, a.width, models::parse_stem(a.stem), a.output_stride, "",
+                             models::Init::kTorch, ""};
   const auto [h, w] = train::parse_size(a.input, "--input");
   auto model = train::build_network(net, a.classes);
   const auto stats = models::model_stats(model, h, w);
@@ -54,11 +55,11 @@ void run_info(const InfoArgs& a) {
 void add_info(CLI::App& app, const CliContext& /*context*/) {
   auto args = std::make_shared<InfoArgs>();
   auto* sub = app.add_subcommand("info", "parameter counts and GFLOPs of a PSPNet");
-  sub->add_option("--depth", args->depth, "ResNet depth")->check(CLI::IsMember({18, 34, 50, 101}))->capture_default_str();
+  sub->add_option("--depth", args->depth, "ResNet depth: 18, 34, 50 or 101")->capture_default_str();
   sub->add_option("--width", args->width, "channel width multiplier")->check(CLI::Range(1e-3, 4.0))->capture_default_str();
-  sub->add_option("--stem", args->stem, "ResNet stem")->check(CLI::IsMember({"standard", "deep"}))->capture_default_str();
-  sub->add_option("--output-stride", args->output_stride, "backbone output stride")
-      ->check(CLI::IsMember({8, 16, 32}))->capture_default_str();
+  sub->add_option("--stem", args->stem, "ResNet stem: standard or deep")->capture_default_str();
+  sub->add_option("--output-stride", args->output_stride, "backbone output stride: 8, 16 or 32")
+      ->capture_default_str();
   sub->add_option("--classes", args->classes, "number of classes")->check(CLI::PositiveNumber)->capture_default_str();
   sub->add_option("--input", args->input, "input size HxW for the FLOP count")->capture_default_str();
   sub->add_flag("--json", args->json, "print a JSON object");

@@ -4,6 +4,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
+#include "src/train/compare.h"
 #include "src/train/sweep.h"
 
 #include <fmt/format.h>
@@ -55,14 +56,15 @@ std::vector<double> parse_factors(const std::string& text) {
 
 void run_sweep_command(const SweepArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
-    const auto summary = train::sweep_summary(a.from);
+    const auto summary = train::write_sweep(a.from);
+    fmt::print(stderr, "rebuilt {}/sweep.json and sweep.md from its run records\n", a.from);
     std::cout << train::sweep_markdown(summary);
     return;
   }
   train::SweepConfig sc;
   sc.preset = a.preset;
   sc.methods = split_list(a.methods);
-  sc.placements = split_list(a.on);
+  sc.placements = train::parse_placements(split_list(a.on));
   sc.factors = parse_factors(a.factors);
   sc.out_dir = a.out;
   sc.teacher = a.teacher;
@@ -94,7 +96,7 @@ void add_sweep(CLI::App& app, const CliContext& context) {
   sub->add_option("--out", args->out, "output folder (default results/sweep-<preset>)");
   sub->add_option("--teacher", args->teacher,
                   "teacher record/checkpoint (default: the comparison's, results/<preset>/teacher.json, trained when missing)");
-  sub->add_option("--from", args->from, "print the summary of the sweep records in this folder; no training")
+  sub->add_option("--from", args->from, "rebuild sweep.json and sweep.md from the sweep records in this folder; no training")
       ->check(CLI::ExistingDirectory);
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);

@@ -1,6 +1,5 @@
 // cwd-bench train: one network (teacher, baseline student, or distilled student).
 
-#include "losses/registry.h"
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
@@ -33,33 +32,31 @@ struct TrainArgs {
   RuntimeArgs runtime;
 };
 
-train::RunConfig resolve(const TrainArgs& a) {
-  if (a.role == "teacher" && !a.loss.empty()) {
-    throw Error("--role teacher cannot take --loss (a teacher is trained with cross-entropy only)");
-  }
-  train::RunConfig c = train::config_from_preset(a.preset, a.role);
+// The preset's configuration with the flags applied (resolve_plan checks it).
+train::RunConfig configure(const TrainArgs& a) {
+  train::RunConfig c = train::config_from_preset(a.preset, train::parse_role(a.role));
   apply(a.data, c.data);
   apply(a.schedule, c);
   apply(a.net, c.net);
   apply(a.runtime, c);
   c.seed = static_cast<uint64_t>(a.seed);
-  c.eval_split = a.eval_split;
+  c.eval_split = train::parse_eval_split(a.eval_split);
   c.stop_after = a.stop_after;
   c.require_resume = a.resume;
   if (!a.out.empty()) c.out_dir = a.out;
   c.name = a.name;
-  if (!a.loss.empty()) {
-    nlohmann::json overrides = nlohmann::json::object();
-    for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, overrides);
-    c.loss = a.loss;
-    c.placement = a.on;
-    c.teacher = a.teacher;
-    c.loss_options = train::preset_loss_options(train::preset(a.preset), a.loss, a.on, overrides);
-    // Fail on bad options now, before any data is loaded.
-    losses::create(c.loss, c.loss_options);
-  } else if (!a.loss_opts.empty() || !a.teacher.empty()) {
-    throw Error("--loss-opt and --teacher only apply to a distilled run: add --loss KEY");
+  if (a.loss.empty()) {
+    if (!a.loss_opts.empty() || !a.teacher.empty()) {
+      throw Error("--loss-opt and --teacher only apply to a distilled run: add --loss KEY");
+    }
+    return c;
   }
+  nlohmann::json overrides = nlohmann::json::object();
+  for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, overrides);
+  c.loss = a.loss;
+  c.placement = train::parse_placement(a.on);
+  c.teacher = a.teacher;
+  c.loss_options = train::preset_loss_options(train::preset(a.preset), a.loss, c.placement, overrides);
   return c;
 }
 
@@ -72,12 +69,10 @@ void add_train(CLI::App& app, const CliContext& context) {
       ->check(one_of(train::preset_names(), "preset"))
       ->capture_default_str();
   sub->add_option("--role", args->role, "which network of the preset to train")
-      ->check(CLI::IsMember({"student", "teacher"}))
       ->capture_default_str();
   sub->add_option("--loss", args->loss, "distillation loss (needs --teacher)")
       ->check(known_loss());
   sub->add_option("--on", args->on, "map the loss acts on")
-      ->check(CLI::IsMember({"logit", "feature"}))
       ->capture_default_str();
   sub->add_option("--teacher", args->teacher, "teacher run record (.json) or checkpoint (.pt)");
   sub->add_option("--loss-opt", args->loss_opts, "loss option key=value (repeatable), e.g. tau=4");
@@ -87,7 +82,6 @@ void add_train(CLI::App& app, const CliContext& context) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option("--eval-split", args->eval_split, "split evaluated after training")
-      ->check(CLI::IsMember({"val", "holdout"}))
       ->capture_default_str();
   sub->add_flag("--resume", args->resume,
                 "continue from the run's checkpoint (runs do this whenever one exists; with this "
@@ -100,8 +94,7 @@ void add_train(CLI::App& app, const CliContext& context) {
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
   sub->callback([args, &context]() {
-    const auto config = resolve(*args);
-    train::train_run(config, {context.command_line, ""});
+    train::train_run(configure(*args), {context.command_line, ""});
   });
 }
 

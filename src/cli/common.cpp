@@ -95,19 +95,18 @@ void add_schedule_options(CLI::App* app, ScheduleArgs& a) {
 }
 
 void add_net_options(CLI::App* app, NetArgs& a) {
-  app->add_option("--depth", a.depth, "ResNet depth")->check(CLI::IsMember({18, 34, 50, 101}))->group("Model");
+  app->add_option("--depth", a.depth, "ResNet depth: 18, 34, 50 or 101")->group("Model");
   app->add_option("--width", a.width, "channel width multiplier (1 = the paper's networks)")
       ->check(CLI::Range(1e-3, 4.0))->group("Model");
-  app->add_option("--stem", a.stem, "ResNet stem")->check(CLI::IsMember({"standard", "deep"}))->group("Model");
-  app->add_option("--output-stride", a.output_stride, "backbone output stride")
-      ->check(CLI::IsMember({8, 16, 32}))->group("Model");
+  app->add_option("--stem", a.stem, "ResNet stem: standard or deep")->group("Model");
+  app->add_option("--output-stride", a.output_stride, "backbone output stride: 8, 16 or 32")->group("Model");
   app->add_option("--backbone-weights", a.backbone_weights,
                   "initial backbone weights (safetensors or torch.save dict, torchvision names)")
       ->check(CLI::ExistingFile)->group("Model");
   app->add_option("--init", a.init,
                   "how fresh weights are drawn: torch (PyTorch's defaults), mmseg (kaiming fan-out, "
                   "classifiers N(0, 0.01)), kaiming (kaiming fan-out everywhere)")
-      ->check(CLI::IsMember({"torch", "mmseg", "kaiming"}))->group("Model");
+      ->group("Model");
   app->add_option("--init-weights", a.init_weights,
                   "start from these weights of the whole network (safetensors, cwd-bench's names)")
       ->check(CLI::ExistingFile)->group("Model");
@@ -161,10 +160,10 @@ void apply(const ScheduleArgs& a, train::RunConfig& c) {
 void apply(const NetArgs& a, train::NetConfig& n) {
   if (a.depth > 0) n.depth = a.depth;
   if (a.width > 0) n.width = a.width;
-  if (!a.stem.empty()) n.stem = a.stem;
+  if (!a.stem.empty()) n.stem = models::parse_stem(a.stem);
   if (a.output_stride > 0) n.output_stride = a.output_stride;
   if (!a.backbone_weights.empty()) n.backbone_weights = a.backbone_weights;
-  if (!a.init.empty()) n.init = a.init;
+  if (!a.init.empty()) n.init = models::parse_init(a.init);
   if (!a.init_weights.empty()) n.init_weights = a.init_weights;
 }
 

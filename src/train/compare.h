@@ -3,6 +3,8 @@
 // method × placement × seed, all under one recipe and data order; then the tables.
 
 #include "src/train/config.h"
+#include "src/train/plan.h"
+#include "src/train/table.h"
 
 #include <nlohmann/json.hpp>
 
@@ -16,15 +18,15 @@ struct CompareConfig {
   std::string preset = "quick";
   int64_t seeds = 0;                    ///< 0 = the preset's
   std::vector<std::string> methods;     ///< empty = the preset's
-  std::vector<std::string> placements;  ///< empty = the preset's
+  std::vector<Placement> placements;  ///< empty = the preset's
   std::string out_dir;                  ///< empty = results/<preset>
   std::string teacher;                  ///< an existing teacher record/checkpoint instead of training one
   nlohmann::json loss_options = nlohmann::json::object();  ///< applied to every method ("k=v" flags)
   bool latex = false;
   /// Applied to every run's config (teacher and students) after the preset: data, runtime, etc.
-  std::function<void(RunConfig&)> adjust_all;
-  /// Applied to student runs only (schedule/model overrides).
-  std::function<void(RunConfig&)> adjust_student;
+  Adjust adjust_all;
+  /// Applied to student runs only, after adjust_all (schedule/model overrides).
+  Adjust adjust_student;
   std::string command_line;
 };
 
@@ -34,12 +36,11 @@ struct PlannedRun {
   std::string kind;  ///< "teacher", "baseline", "distill"
 };
 
-/// Throws cwd::Error for an unknown loss key or placement (listing the valid ones).
-void check_grid(const std::vector<std::string>& methods, const std::vector<std::string>& placements);
+/// Throws cwd::Error for an unknown loss key (listing the known ones).
+void check_methods(const std::vector<std::string>& methods);
 
-/// The preset's teacher run (seed 0, named "teacher") in `out_dir`.
-PlannedRun plan_teacher(const Preset& preset, const std::function<void(RunConfig&)>& adjust_all,
-                        const std::string& out_dir);
+/// Placements named on the command line ("logit,feature"); one error for a bad one.
+std::vector<Placement> parse_placements(const std::vector<std::string>& names);
 
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
@@ -51,9 +52,9 @@ void execute_runs(const std::vector<PlannedRun>& runs, const std::string& comman
 /// Runs (or reuses: a record with the same configuration hash is not redone; an unfinished run
 /// continues from its checkpoint) every planned run, then writes DIR/table.{json,md,csv}.
 /// Returns the table.
-nlohmann::json run_comparison(const CompareConfig& config);
+Table run_comparison(const CompareConfig& config);
 
 /// Rebuilds the tables from the run records in `dir` alone.
-nlohmann::json tables_from_records(const std::string& dir, bool latex);
+Table tables_from_records(const std::string& dir, bool latex);
 
 }  // namespace cwd::train

@@ -2,6 +2,7 @@
 
 #include "src/core/error.h"
 #include "src/core/json_io.h"
+#include "src/core/json_keys.h"
 
 #include <fmt/format.h>
 
@@ -12,7 +13,9 @@ namespace cwd::train {
 namespace {
 
 // How the presets draw fresh weights (docs/training.md: the recipe evidence).
-constexpr const char* kInit = "torch";
+constexpr models::Init kInit = models::Init::kTorch;
+constexpr models::Stem kStandard = models::Stem::kStandard;
+constexpr models::Stem kDeep = models::Stem::kDeep;
 
 Preset make_smoke() {
   Preset p;
@@ -23,13 +26,13 @@ Preset make_smoke() {
   p.data.height = 64;
   p.data.width = 128;
   p.augment = {64, 128, 0.75, 1.25, true};
-  p.teacher = {18, 0.25, "standard", 8, "", kInit, ""};
-  p.student = {18, 0.125, "standard", 8, "", kInit, ""};
+  p.teacher = {18, 0.25, kStandard, 8, "", kInit, ""};
+  p.student = {18, 0.125, kStandard, 8, "", kInit, ""};
   p.teacher_schedule = {16, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {12, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
   p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
-  p.placements = {"logit"};
+  p.placements = {Placement::kLogit};
   p.checkpoint_every = 6;
   p.log_every = 4;
   p.eval_batch = 8;
@@ -50,13 +53,13 @@ Preset make_quick() {
   p.augment = {64, 128, 1.0, 1.0, true};
   // The teacher is wider, not deeper: from scratch, PSPNet-R34 ×0.5 reached only 13.6 mIoU
   // after 1000 iterations (slower to start than R18), below what R18 ×0.25 reaches in 800.
-  p.teacher = {18, 0.5, "standard", 8, "", kInit, ""};
-  p.student = {18, 0.25, "standard", 8, "", kInit, ""};
+  p.teacher = {18, 0.5, kStandard, 8, "", kInit, ""};
+  p.student = {18, 0.25, kStandard, 8, "", kInit, ""};
   p.teacher_schedule = {1500, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {400, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
   p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
-  p.placements = {"logit"};
+  p.placements = {Placement::kLogit};
   // Weights chosen by `cwd-bench sweep --preset quick` (factors 1/3, 1, 3 of each loss's
   // specified default, judged on 300 held-out scenes; results/sweep-quick/sweep.md).
   p.loss_options = {{"at/logit", {{"weight", 30000.0}}},
@@ -77,7 +80,7 @@ Preset make_full() {
   p.description = "both placements, three seeds, a longer student schedule: the CPU version of the paper's table";
   p.student_schedule.iterations = 800;
   p.seeds = 3;
-  p.placements = {"feature", "logit"};
+  p.placements = {Placement::kFeature, Placement::kLogit};
   return p;
 }
 
@@ -87,13 +90,13 @@ Preset make_cityscapes_paper() {
   p.description = "the paper's recipe on Cityscapes at width 1 (needs a GPU and --data-root)";
   p.data.name = "cityscapes";
   p.augment = {512, 512, 0.5, 2.0, true};
-  p.teacher = {101, 1.0, "deep", 8, "", kInit, ""};
-  p.student = {18, 1.0, "deep", 8, "", kInit, ""};
+  p.teacher = {101, 1.0, kDeep, 8, "", kInit, ""};
+  p.student = {18, 1.0, kDeep, 8, "", kInit, ""};
   p.teacher_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 3;
   p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
-  p.placements = {"feature", "logit"};
+  p.placements = {Placement::kFeature, Placement::kLogit};
   p.checkpoint_every = 2000;
   p.log_every = 50;
   p.eval_batch = 1;
@@ -121,18 +124,38 @@ const Preset& preset(const std::string& name) {
   throw Error(fmt::format("unknown preset '{}' (known: {})", name, fmt::join(preset_names(), ", ")));
 }
 
-RunConfig config_from_preset(const std::string& preset_name, const std::string& role) {
+std::string to_string(Role role) { return role == Role::kTeacher ? "teacher" : "student"; }
+
+Role parse_role(const std::string& text) {
+  if (text == "teacher") return Role::kTeacher;
+  if (text == "student") return Role::kStudent;
+  throw Error(fmt::format("unknown role '{}' (valid: student, teacher)", text));
+}
+
+std::string to_string(Placement placement) { return placement == Placement::kFeature ? "feature" : "logit"; }
+
+Placement parse_placement(const std::string& text) {
+  if (text == "logit") return Placement::kLogit;
+  if (text == "feature") return Placement::kFeature;
+  throw Error(fmt::format("--on '{}' is not valid (valid: feature, logit)", text));
+}
+
+data::Split parse_eval_split(const std::string& text) {
+  if (text == "val") return data::Split::kVal;
+  if (text == "holdout") return data::Split::kHoldout;
+  throw Error(fmt::format("--eval-split '{}' is not valid (valid: holdout, val)", text));
+}
+
+RunConfig config_from_preset(const std::string& preset_name, Role role) {
   const Preset& p = preset(preset_name);
-  if (role != "teacher" && role != "student") {
-    throw Error(fmt::format("unknown role '{}' (valid: student, teacher)", role));
-  }
+  const bool teacher = role == Role::kTeacher;
   RunConfig c;
   c.preset = p.name;
   c.role = role;
   c.data = p.data;
   c.augment = p.augment;
-  c.net = role == "teacher" ? p.teacher : p.student;
-  c.schedule = role == "teacher" ? p.teacher_schedule : p.student_schedule;
+  c.net = teacher ? p.teacher : p.student;
+  c.schedule = teacher ? p.teacher_schedule : p.student_schedule;
   c.checkpoint_every = p.checkpoint_every;
   c.log_every = p.log_every;
   c.eval_batch = p.eval_batch;
@@ -141,26 +164,41 @@ RunConfig config_from_preset(const std::string& preset_name, const std::string& 
 }
 
 std::string default_run_name(const RunConfig& c) {
-  std::string base = c.role;
-  if (!c.loss.empty()) base = c.loss + "-" + c.placement;
+  std::string base = to_string(c.role);
+  if (!c.loss.empty()) base = c.loss + "-" + to_string(c.placement);
   return fmt::format("{}-s{}", base, c.seed);
 }
 
+namespace {
+
+models::ResNetOptions resnet_options(const NetConfig& net) {
+  return models::ResNetOptions()
+      .depth(net.depth)
+      .width(net.width)
+      .stem(net.stem)
+      .output_stride(net.output_stride)
+      .init(net.init);
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw Error(message);
+}
+
+// A stored enum value through its parser; a bad value is reported against its key.
+template <typename Parse>
+auto parsed(const nlohmann::json&, const std::string& name, Parse parse, const std::string& text)
+    -> decltype(parse(text)) {
+  try {
+    return parse(text);
+  } catch (const Error& e) {
+    throw JsonKeyError(name, std::string("has a bad value (") + e.what() + ")");
+  }
+}
+
+}  // namespace
+
 void validate(const RunConfig& c) {
-  auto require = [](bool ok, const std::string& message) {
-    if (!ok) throw Error(message);
-  };
-  const std::vector<int64_t> depths = {18, 34, 50, 101};
-  require(std::find(depths.begin(), depths.end(), c.net.depth) != depths.end(),
-          fmt::format("--depth {} is not supported (valid: 18, 34, 50, 101)", c.net.depth));
-  require(c.net.width > 0 && c.net.width <= 4,
-          fmt::format("--width {} is out of range (valid: 0 < width <= 4)", c.net.width));
-  require(c.net.stem == "standard" || c.net.stem == "deep",
-          fmt::format("--stem '{}' is not valid (valid: deep, standard)", c.net.stem));
-  require(c.net.init == "torch" || c.net.init == "mmseg" || c.net.init == "kaiming",
-          fmt::format("--init '{}' is not valid (valid: kaiming, mmseg, torch)", c.net.init));
-  require(c.net.output_stride == 8 || c.net.output_stride == 16 || c.net.output_stride == 32,
-          fmt::format("--output-stride {} is not valid (valid: 8, 16, 32)", c.net.output_stride));
+  models::check_architecture(resnet_options(c.net));
   require(c.schedule.iterations >= 1,
           fmt::format("--iters {} is out of range (valid: >= 1)", c.schedule.iterations));
   require(c.schedule.batch_size >= 1,
@@ -176,100 +214,119 @@ void validate(const RunConfig& c) {
           fmt::format("--workers {} is out of range (valid: 1..64)", c.workers));
   require(c.checkpoint_every >= 1,
           fmt::format("--checkpoint-every {} is out of range (valid: >= 1)", c.checkpoint_every));
-  require(c.placement == "logit" || c.placement == "feature",
-          fmt::format("--on '{}' is not valid (valid: feature, logit)", c.placement));
   require(c.loss.empty() || !c.teacher.empty(),
           fmt::format("--loss {} needs a teacher: pass --teacher RECORD.json or CHECKPOINT.pt", c.loss));
-  require(c.eval_split == "val" || c.eval_split == "holdout",
-          fmt::format("--eval-split '{}' is not valid (valid: holdout, val)", c.eval_split));
-  require(c.eval_split != "holdout" || c.data.holdout > 0,
+  require(c.role == Role::kStudent || c.loss.empty(),
+          "--role teacher cannot take --loss (a teacher is trained with cross-entropy only)");
+  require(c.eval_split != data::Split::kTrain, "--eval-split train is not valid (valid: holdout, val)");
+  require(c.eval_split != data::Split::kHoldout || c.data.holdout > 0,
           "--eval-split holdout needs held-out scenes: pass --holdout N (N > 0)");
 }
 
-nlohmann::json to_json(const NetConfig& n) {
-  return {{"arch", "pspnet"},
-          {"depth", n.depth},
-          {"width", n.width},
-          {"stem", n.stem},
-          {"output_stride", n.output_stride},
-          {"backbone_weights", n.backbone_weights},
-          {"init", n.init},
-          {"init_weights", n.init_weights}};
+void to_json(nlohmann::json& j, const NetConfig& n) {
+  j = {{"arch", "pspnet"},
+       {"depth", n.depth},
+       {"width", n.width},
+       {"stem", models::to_string(n.stem)},
+       {"output_stride", n.output_stride},
+       {"backbone_weights", n.backbone_weights},
+       {"init", models::to_string(n.init)},
+       {"init_weights", n.init_weights}};
 }
 
-NetConfig net_from_json(const nlohmann::json& j) {
-  NetConfig n;
-  try {
-    n.depth = j.at("depth").get<int64_t>();
-    n.width = j.at("width").get<double>();
-    n.stem = j.at("stem").get<std::string>();
-    n.output_stride = j.at("output_stride").get<int64_t>();
-    n.backbone_weights = j.value("backbone_weights", "");
-    // Records written before the init was configurable drew every conv kaiming-normal.
-    n.init = j.value("init", "kaiming");
-    n.init_weights = j.value("init_weights", "");
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("model description is incomplete ({})", e.what()));
-  }
-  return n;
+void from_json(const nlohmann::json& j, NetConfig& n) {
+  std::string stem, init;
+  key(j, "depth", n.depth);
+  key(j, "width", n.width);
+  key(j, "stem", stem);
+  key(j, "output_stride", n.output_stride);
+  key_or(j, "backbone_weights", n.backbone_weights, std::string());
+  // Records written before the init was configurable drew every conv kaiming-normal.
+  key_or(j, "init", init, std::string("kaiming"));
+  key_or(j, "init_weights", n.init_weights, std::string());
+  n.stem = parsed(j, "stem", models::parse_stem, stem);
+  n.init = parsed(j, "init", models::parse_init, init);
 }
 
-nlohmann::json to_json(const Schedule& s) {
-  return {{"iterations", s.iterations}, {"batch_size", s.batch_size}, {"lr", s.lr},
-          {"momentum", s.momentum},     {"weight_decay", s.weight_decay},
-          {"poly_power", s.poly_power}, {"aux_weight", s.aux_weight}};
+void to_json(nlohmann::json& j, const Schedule& s) {
+  j = {{"iterations", s.iterations}, {"batch_size", s.batch_size}, {"lr", s.lr},
+       {"momentum", s.momentum},     {"weight_decay", s.weight_decay},
+       {"poly_power", s.poly_power}, {"aux_weight", s.aux_weight}};
 }
 
-nlohmann::json to_json(const data::DataConfig& d) {
-  nlohmann::json j = {{"name", d.name}, {"root", d.root}, {"train_size", d.train_size},
-                      {"val_size", d.val_size}, {"height", d.height}, {"width", d.width},
-                      {"seed", d.seed}, {"holdout", d.holdout}, {"limit", d.limit}};
-  if (d.name == "folder") {
-    j["num_classes"] = d.num_classes;
-    j["class_names"] = d.class_names;
-    j["ignore_index"] = d.ignore_index;
-    j["train_list"] = d.train_list;
-    j["val_list"] = d.val_list;
-  }
-  return j;
+void from_json(const nlohmann::json& j, Schedule& s) {
+  key(j, "iterations", s.iterations);
+  key(j, "batch_size", s.batch_size);
+  key(j, "lr", s.lr);
+  key(j, "momentum", s.momentum);
+  key(j, "weight_decay", s.weight_decay);
+  key(j, "poly_power", s.poly_power);
+  key(j, "aux_weight", s.aux_weight);
 }
 
-nlohmann::json to_json(const data::AugmentConfig& a) {
-  return {{"crop", {a.crop_h, a.crop_w}}, {"scale", {a.scale_min, a.scale_max}}, {"flip", a.flip}};
+void to_json(nlohmann::json& j, const RunConfig& c) {
+  j = {{"preset", c.preset},
+       {"role", to_string(c.role)},
+       {"data", c.data},
+       {"augment", c.augment},
+       {"model", c.net},
+       {"schedule", c.schedule},
+       {"seed", c.seed},
+       {"threads", c.threads},
+       {"device", c.device},
+       {"workers", c.workers},
+       {"checkpoint_every", c.checkpoint_every},
+       {"log_every", c.log_every},
+       {"eval_batch", c.eval_batch},
+       {"eval_split", data::to_string(c.eval_split)},
+       {"loss", c.loss.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.loss)},
+       {"placement", to_string(c.placement)},
+       {"loss_options", c.loss_options},
+       {"teacher", c.teacher},
+       {"teacher_id", c.teacher_id},
+       {"out_dir", c.out_dir},
+       {"name", c.name}};
 }
 
-nlohmann::json to_json(const RunConfig& c) {
-  return {{"preset", c.preset},
-          {"role", c.role},
-          {"data", to_json(c.data)},
-          {"augment", to_json(c.augment)},
-          {"model", to_json(c.net)},
-          {"schedule", to_json(c.schedule)},
-          {"seed", c.seed},
-          {"threads", c.threads},
-          {"device", c.device},
-          {"workers", c.workers},
-          {"checkpoint_every", c.checkpoint_every},
-          {"log_every", c.log_every},
-          {"eval_batch", c.eval_batch},
-          {"eval_split", c.eval_split},
-          {"loss", c.loss.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.loss)},
-          {"placement", c.placement},
-          {"loss_options", c.loss_options},
-          {"teacher", c.teacher},
-          {"teacher_id", c.teacher_id},
-          {"out_dir", c.out_dir},
-          {"name", c.name}};
+void from_json(const nlohmann::json& j, RunConfig& c) {
+  std::string role, eval_split, placement;
+  key(j, "preset", c.preset);
+  key(j, "role", role);
+  key(j, "data", c.data);
+  key(j, "augment", c.augment);
+  key(j, "model", c.net);
+  key(j, "schedule", c.schedule);
+  key(j, "seed", c.seed);
+  key(j, "threads", c.threads);
+  key(j, "device", c.device);
+  key(j, "workers", c.workers);
+  key(j, "checkpoint_every", c.checkpoint_every);
+  key(j, "log_every", c.log_every);
+  key(j, "eval_batch", c.eval_batch);
+  key(j, "eval_split", eval_split);
+  key_or(j, "loss", c.loss, std::string());  // null: no distillation
+  key(j, "placement", placement);
+  c.loss_options = key_value(j, "loss_options");
+  key(j, "teacher", c.teacher);
+  key(j, "teacher_id", c.teacher_id);
+  key(j, "out_dir", c.out_dir);
+  key(j, "name", c.name);
+  c.role = parsed(j, "role", parse_role, role);
+  c.eval_split = parsed(j, "eval_split", parse_eval_split, eval_split);
+  c.placement = parsed(j, "placement", parse_placement, placement);
 }
 
 std::string config_hash(const RunConfig& c) {
-  nlohmann::json j = {{"role", c.role},           {"data", to_json(c.data)},
-                      {"augment", to_json(c.augment)}, {"model", to_json(c.net)},
-                      {"schedule", to_json(c.schedule)}, {"seed", c.seed},
-                      {"eval_split", c.eval_split}};
+  nlohmann::json j = {{"role", to_string(c.role)},
+                      {"data", c.data},
+                      {"augment", c.augment},
+                      {"model", c.net},
+                      {"schedule", c.schedule},
+                      {"seed", c.seed},
+                      {"eval_split", data::to_string(c.eval_split)}};
   if (!c.loss.empty()) {
     j["loss"] = c.loss;
-    j["placement"] = c.placement;
+    j["placement"] = to_string(c.placement);
     j["loss_options"] = c.loss_options;
     j["teacher"] = c.teacher_id;
   }
@@ -306,8 +363,35 @@ void parse_loss_option(const std::string& text, nlohmann::json& options) {
 
 namespace cwd::train {
 
-data::DataConfig data_from_json(const nlohmann::json& j) {
-  data::DataConfig d;
+nlohmann::json preset_loss_options(const Preset& preset, const std::string& loss,
+                                   Placement placement, const nlohmann::json& overrides) {
+  nlohmann::json options = nlohmann::json::object();
+  const auto it = preset.loss_options.find(loss + "/" + to_string(placement));
+  if (it != preset.loss_options.end()) options = it->second;
+  if (overrides.is_object()) {
+    for (const auto& [k, v] : overrides.items()) options[k] = v;
+  }
+  return options;
+}
+
+}  // namespace cwd::train
+
+namespace cwd::data {
+
+void to_json(nlohmann::json& j, const DataConfig& d) {
+  j = {{"name", d.name}, {"root", d.root}, {"train_size", d.train_size},
+       {"val_size", d.val_size}, {"height", d.height}, {"width", d.width},
+       {"seed", d.seed}, {"holdout", d.holdout}, {"limit", d.limit}};
+  if (d.name == "folder") {
+    j["num_classes"] = d.num_classes;
+    j["class_names"] = d.class_names;
+    j["ignore_index"] = d.ignore_index;
+    j["train_list"] = d.train_list;
+    j["val_list"] = d.val_list;
+  }
+}
+
+void from_json(const nlohmann::json& j, DataConfig& d) {
   d.name = j.value("name", d.name);
   d.root = j.value("root", d.root);
   d.train_size = j.value("train_size", d.train_size);
@@ -322,18 +406,24 @@ data::DataConfig data_from_json(const nlohmann::json& j) {
   d.ignore_index = j.value("ignore_index", d.ignore_index);
   d.train_list = j.value("train_list", d.train_list);
   d.val_list = j.value("val_list", d.val_list);
-  return d;
 }
 
-nlohmann::json preset_loss_options(const Preset& preset, const std::string& loss,
-                                   const std::string& placement, const nlohmann::json& overrides) {
-  nlohmann::json options = nlohmann::json::object();
-  const auto it = preset.loss_options.find(loss + "/" + placement);
-  if (it != preset.loss_options.end()) options = it->second;
-  if (overrides.is_object()) {
-    for (const auto& [k, v] : overrides.items()) options[k] = v;
-  }
-  return options;
+void to_json(nlohmann::json& j, const AugmentConfig& a) {
+  j = {{"crop", {a.crop_h, a.crop_w}}, {"scale", {a.scale_min, a.scale_max}}, {"flip", a.flip}};
 }
 
-}  // namespace cwd::train
+void from_json(const nlohmann::json& j, AugmentConfig& a) {
+  std::vector<int64_t> crop;
+  std::vector<double> scale;
+  key(j, "crop", crop);
+  key(j, "scale", scale);
+  if (crop.size() != 2) throw JsonKeyError("crop", "has the wrong type or value (expected [H, W])");
+  if (scale.size() != 2) throw JsonKeyError("scale", "has the wrong type or value (expected [min, max])");
+  a.crop_h = crop[0];
+  a.crop_w = crop[1];
+  a.scale_min = scale[0];
+  a.scale_max = scale[1];
+  key(j, "flip", a.flip);
+}
+
+}  // namespace cwd::data

@@ -2,6 +2,7 @@
 // Run configuration and the one table of presets (smoke, quick, full, cityscapes-paper).
 // Every field of a preset can be overridden from the command line.
 
+#include "models/resnet.h"
 #include "src/data/dataset.h"
 #include "src/data/loader.h"
 
@@ -14,16 +15,32 @@
 
 namespace cwd::train {
 
+/// Which network of a comparison a run trains.
+enum class Role { kTeacher, kStudent };
+std::string to_string(Role role);
+/// "teacher" or "student"; anything else throws "unknown role 'x' (valid: student, teacher)".
+Role parse_role(const std::string& text);
+
+/// The map a distillation loss acts on.
+enum class Placement { kLogit, kFeature };
+std::string to_string(Placement placement);
+/// "logit" or "feature"; anything else throws "--on 'x' is not valid (valid: feature, logit)".
+Placement parse_placement(const std::string& text);
+
+/// The split a run is judged on after training: "val", or "holdout" (weight sweeps); anything
+/// else throws "--eval-split 'x' is not valid (valid: holdout, val)".
+data::Split parse_eval_split(const std::string& text);
+
 /// A PSPNet's architecture.
 struct NetConfig {
   int64_t depth = 18;
   double width = 1.0;
-  std::string stem = "standard";
+  models::Stem stem = models::Stem::kStandard;
   int64_t output_stride = 8;
   /// Optional backbone weights (safetensors or torch.save dict) loaded before training.
   std::string backbone_weights;
-  /// How fresh weights are drawn: "torch", "mmseg" or "kaiming" (models::Init, resnet.h).
-  std::string init = "torch";
+  /// How fresh weights are drawn (models::Init, resnet.h).
+  models::Init init = models::Init::kTorch;
   /// Optional weights of the whole network (safetensors, cwd-bench's names, e.g. another run's
   /// weights/<name>.safetensors) copied in after the initialisation; every tensor must match.
   std::string init_weights;
@@ -51,7 +68,7 @@ struct Preset {
   Schedule student_schedule;
   int64_t seeds = 1;
   std::vector<std::string> methods;     ///< distillation losses compared
-  std::vector<std::string> placements;  ///< "logit" and/or "feature"
+  std::vector<Placement> placements;
   /// Loss options chosen for this preset's data, keyed "method/placement" (e.g. "cwd/logit");
   /// merged over the spec's defaults (see results/sweep/ for how they were chosen).
   std::map<std::string, nlohmann::json> loss_options;
@@ -67,7 +84,7 @@ std::vector<std::string> preset_names();
 /// Everything one training run needs, resolved (preset + overrides).
 struct RunConfig {
   std::string preset = "quick";
-  std::string role = "student";  ///< "teacher" or "student"
+  Role role = Role::kStudent;
   data::DataConfig data;
   data::AugmentConfig augment;
   NetConfig net;
@@ -82,7 +99,7 @@ struct RunConfig {
   /// Distillation: loss key ("" = none), placement, options (merged over the defaults), teacher
   /// (a run record .json or a checkpoint .pt).
   std::string loss;
-  std::string placement = "logit";
+  Placement placement = Placement::kLogit;
   nlohmann::json loss_options = nlohmann::json::object();
   std::string teacher;
   /// Identity of the teacher's weights (its record's config hash, or the checkpoint's file hash);
@@ -97,12 +114,12 @@ struct RunConfig {
   /// A run always continues from its checkpoint when one exists; with require_resume a missing
   /// checkpoint is an error instead of a fresh start (`train --resume`). Not part of the hash.
   bool require_resume = false;
-  /// Evaluate on this split after training ("val", or "holdout" for weight sweeps).
-  std::string eval_split = "val";
+  /// Evaluate on this split after training (kVal, or kHoldout for weight sweeps).
+  data::Split eval_split = data::Split::kVal;
 };
 
-/// A RunConfig with the preset's defaults for `role` ("teacher" or "student").
-RunConfig config_from_preset(const std::string& preset_name, const std::string& role);
+/// A RunConfig with the preset's defaults for `role`.
+RunConfig config_from_preset(const std::string& preset_name, Role role);
 
 /// Default run name: "teacher", "student" or "<loss>-<placement>", with "-s<seed>".
 std::string default_run_name(const RunConfig& config);
@@ -110,13 +127,16 @@ std::string default_run_name(const RunConfig& config);
 /// Throws cwd::Error for out-of-range values (naming the flag and the valid range).
 void validate(const RunConfig& config);
 
-nlohmann::json to_json(const NetConfig& net);
-NetConfig net_from_json(const nlohmann::json& j);
-nlohmann::json to_json(const Schedule& schedule);
-nlohmann::json to_json(const data::DataConfig& data);
-nlohmann::json to_json(const data::AugmentConfig& augment);
+// JSON forms, as written into run records and checkpoints. The readers (from_json, used through
+// nlohmann's get<T>()) throw nlohmann exceptions; src/train/record.h turns them into one
+// message naming the file and the key.
+void to_json(nlohmann::json& j, const NetConfig& net);
+void from_json(const nlohmann::json& j, NetConfig& net);
+void to_json(nlohmann::json& j, const Schedule& schedule);
+void from_json(const nlohmann::json& j, Schedule& schedule);
 /// The full resolved configuration as written into run records.
-nlohmann::json to_json(const RunConfig& config);
+void to_json(nlohmann::json& j, const RunConfig& config);
+void from_json(const nlohmann::json& j, RunConfig& config);
 /// Hash of everything that changes what a run computes (not threads, out_dir, name, device
 /// kind, eval split); compare reuses a run whose record has the same hash.
 std::string config_hash(const RunConfig& config);
@@ -131,10 +151,17 @@ void parse_loss_option(const std::string& text, nlohmann::json& options);
 }  // namespace cwd::train
 
 namespace cwd::train {
-/// Inverse of to_json(DataConfig) (missing keys keep the defaults).
-data::DataConfig data_from_json(const nlohmann::json& j);
 /// Options for `loss` on `placement` in this preset: the preset's chosen options (if any) with
-/// `overrides` applied on top; the loss fills in the spec's defaults for the rest.
+/// `overrides` applied on top; the loss fills in its defaults for the rest.
 nlohmann::json preset_loss_options(const Preset& preset, const std::string& loss,
-                                   const std::string& placement, const nlohmann::json& overrides);
+                                   Placement placement, const nlohmann::json& overrides);
 }  // namespace cwd::train
+
+namespace cwd::data {
+// In namespace data so that nlohmann's get<DataConfig>() finds them.
+void to_json(nlohmann::json& j, const DataConfig& data);
+/// Missing keys keep the defaults (folder-only keys are absent for the other datasets).
+void from_json(const nlohmann::json& j, DataConfig& data);
+void to_json(nlohmann::json& j, const AugmentConfig& augment);
+void from_json(const nlohmann::json& j, AugmentConfig& augment);
+}  // namespace cwd::data

@@ -1,5 +1,7 @@
 #include "src/train/evaluate.h"
 
+#include "src/core/resize.h"
+
 #include "src/core/error.h"
 #include "src/data/loader.h"
 
@@ -12,13 +14,6 @@
 namespace cwd::train {
 
 namespace F = torch::nn::functional;
-
-torch::Tensor upsample_logits(const torch::Tensor& logits, int64_t h, int64_t w) {
-  return F::interpolate(logits, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{h, w})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
-}
 
 namespace {
 
@@ -38,7 +33,7 @@ torch::Tensor sliding_window_scores(models::PSPNet& net, const torch::Tensor& im
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t y0 = std::min(r * sh, ph - wh), x0 = std::min(c * sw, pw - ww);
       auto crop = padded.slice(2, y0, y0 + wh).slice(3, x0, x0 + ww);
-      auto probs = torch::softmax(upsample_logits(net->forward(crop).logits, wh, ww), 1);
+      auto probs = torch::softmax(resize_bilinear(net->forward(crop).logits, wh, ww), 1);
       scores.slice(2, y0, y0 + wh).slice(3, x0, x0 + ww).add_(probs);
       counts.slice(2, y0, y0 + wh).slice(3, x0, x0 + ww).add_(1);
     }
@@ -79,7 +74,7 @@ EvalResult evaluate(models::PSPNet& net, const data::SegDataset& dataset, torch:
     if (sliding) {
       scores = sliding_window_scores(net, x, classes, options);
     } else {
-      scores = upsample_logits(net->forward(x).logits, y.size(1), y.size(2));
+      scores = resize_bilinear(net->forward(x).logits, y.size(1), y.size(2));
     }
     confusion.add(scores.argmax(1), y);
   }

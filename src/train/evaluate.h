@@ -26,9 +26,6 @@ struct EvalResult {
   int64_t images = 0;
 };
 
-/// Bilinear (align_corners=false) resize of an N×C×h×w map to h×w: logits to label size.
-torch::Tensor upsample_logits(const torch::Tensor& logits, int64_t h, int64_t w);
-
 /// Evaluates `net` (put in eval mode) on every sample of `dataset`: logits are upsampled
 /// bilinearly to the label size, argmax, one confusion matrix over the split.
 EvalResult evaluate(models::PSPNet& net, const data::SegDataset& dataset, torch::Device device,

@@ -73,17 +73,13 @@ Metrics compute_metrics(const torch::Tensor& confusion) {
   return out;
 }
 
-nlohmann::json to_json(const Metrics& metrics, const std::vector<std::string>& class_names) {
+nlohmann::json per_class_json(const Metrics& metrics, const std::vector<std::string>& class_names) {
   nlohmann::json per_class = nlohmann::json::object();
   for (size_t c = 0; c < metrics.iou.size(); ++c) {
     const std::string name = c < class_names.size() ? class_names[c] : fmt::format("class{}", c);
     per_class[name] = metrics.iou[c] ? nlohmann::json(*metrics.iou[c]) : nlohmann::json(nullptr);
   }
-  return {{"miou", metrics.miou},
-          {"pixel_acc", metrics.pixel_acc},
-          {"macc", metrics.macc},
-          {"per_class", per_class},
-          {"pixels", metrics.pixels}};
+  return per_class;
 }
 
 }  // namespace cwd::train

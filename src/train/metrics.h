@@ -40,7 +40,7 @@ struct Metrics {
 /// truth and the predictions has no IoU and is excluded from the mean.
 Metrics compute_metrics(const torch::Tensor& confusion);
 
-/// {"miou","pixel_acc","macc","per_class":{name: iou or null},"pixels"}.
-nlohmann::json to_json(const Metrics& metrics, const std::vector<std::string>& class_names);
+/// {class name: IoU in percent, or null for a class absent from both labels and predictions}.
+nlohmann::json per_class_json(const Metrics& metrics, const std::vector<std::string>& class_names);
 
 }  // namespace cwd::train

@@ -4,6 +4,7 @@
 #include "src/core/error.h"
 #include "src/core/json_io.h"
 #include "src/train/checkpoint.h"
+#include "src/train/record.h"
 
 #include <fmt/format.h>
 
@@ -18,9 +19,9 @@ models::PSPNetOptions pspnet_options(const NetConfig& net, int64_t num_classes) 
   models::ResNetOptions backbone;
   backbone.depth(net.depth)
       .width(net.width)
-      .stem(models::parse_stem(net.stem))
+      .stem(net.stem)
       .output_stride(net.output_stride)
-      .init(models::parse_init(net.init));
+      .init(net.init);
   models::PSPNetOptions options(num_classes);
   options.backbone(backbone);
   return options;
@@ -35,15 +36,27 @@ models::PSPNet build_network(const NetConfig& net, int64_t num_classes) {
   return model;
 }
 
-std::string teacher_identity(const std::string& path) {
+namespace {
+
+void require_file(const std::string& path) {
   if (!fs::exists(path)) {
     throw Error(fmt::format("teacher '{}' not found (pass a run record .json or a checkpoint .pt)", path));
   }
+}
+
+std::string weights_beside(const std::string& record_path, const RunRecord& record) {
+  if (record.weights.empty()) throw Error(fmt::format("run record '{}' names no weights file", record_path));
+  return (fs::path(record_path).parent_path() / record.weights).string();
+}
+
+}  // namespace
+
+std::string teacher_identity(const std::string& path) {
+  require_file(path);
   if (fs::path(path).extension() == ".json") {
-    const auto record = read_json(path);
-    const std::string weights =
-        (fs::path(path).parent_path() / record.at("artifacts").value("weights", "")).string();
-    return record.value("config_hash", "") + ":" + (fs::exists(weights) ? file_hash(weights) : "");
+    const auto record = read_run_record(path);
+    const std::string weights = weights_beside(path, record);
+    return record.config_hash + ":" + (fs::exists(weights) ? file_hash(weights) : "");
   }
   return file_hash(path);
 }
@@ -61,54 +74,72 @@ NetConfig architecture_of(const NetConfig& trained) {
 
 }  // namespace
 
-LoadedNetwork load_network(const std::string& path, torch::Device device) {
-  if (!fs::exists(path)) {
-    throw Error(fmt::format("teacher '{}' not found (pass a run record .json or a checkpoint .pt)", path));
+namespace {
+
+LoadedNetwork from_record(const std::string& path) {
+  const auto record = read_run_record(path);
+  const std::string weights = weights_beside(path, record);
+  if (!fs::exists(weights)) {
+    throw Error(fmt::format("weights '{}' of record '{}' not found; retrain it or copy the weights folder beside the record",
+                            weights, path));
   }
   LoadedNetwork out;
-  const std::string ext = fs::path(path).extension().string();
-  if (ext == ".json") {
-    const auto record = read_json(path);
-    if (record.value("schema", "") != "cwd-bench/run/1") {
-      throw Error(fmt::format("'{}' is not a cwd-bench run record (schema is not cwd-bench/run/1)", path));
-    }
-    const auto& artifacts = record.at("artifacts");
-    const std::string weights_rel = artifacts.value("weights", "");
-    if (weights_rel.empty()) throw Error(fmt::format("run record '{}' names no weights file", path));
-    const std::string weights = (fs::path(path).parent_path() / weights_rel).string();
-    if (!fs::exists(weights)) {
-      throw Error(fmt::format("weights '{}' of record '{}' not found; retrain it or copy the weights folder beside the record",
-                              weights, path));
-    }
-    out.config = net_from_json(record.at("model"));
-    out.num_classes = record.at("model").at("num_classes").get<int64_t>();
-    out.net = build_network(architecture_of(out.config), out.num_classes);
-    models::load_named_state(*out.net, models::load_safetensors(weights), fmt::format("teacher '{}'", path));
-    out.identity = {{"source", "record"},
-                    {"record", path},
-                    {"name", record.value("name", "")},
-                    {"weights_hash", file_hash(weights)},
-                    {"miou", record.at("eval").value("miou", 0.0)},
-                    {"config_hash", record.value("config_hash", "")},
-                    {"model", record.at("model")}};
-  } else if (ext == ".pt") {
-    const auto meta = read_checkpoint_meta(path).meta;
-    out.config = net_from_json(meta.at("model"));
+  out.config = record.model.net;
+  out.num_classes = record.model.num_classes;
+  out.net = build_network(architecture_of(out.config), out.num_classes);
+  models::load_named_state(*out.net, models::load_safetensors(weights), fmt::format("teacher '{}'", path));
+  out.identity = {{"source", "record"},
+                  {"record", path},
+                  {"name", record.name},
+                  {"weights_hash", file_hash(weights)},
+                  {"miou", record.eval.miou},
+                  {"config_hash", record.config_hash},
+                  {"model", record.model}};
+  return out;
+}
+
+LoadedNetwork from_checkpoint(const std::string& path) {
+  const auto meta = read_checkpoint_meta(path).meta;
+  LoadedNetwork out;
+  try {
+    out.config = meta.at("model").get<NetConfig>();
     out.num_classes = meta.at("num_classes").get<int64_t>();
-    out.net = build_network(architecture_of(out.config), out.num_classes);
-    load_checkpoint(path, *out.net, nullptr, nullptr);
-    out.identity = {{"source", "checkpoint"},
-                    {"checkpoint", path},
-                    {"weights_hash", file_hash(path)},
-                    {"miou", nullptr},
-                    {"model", meta.at("model")}};
-  } else {
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("checkpoint '{}' does not describe its network ({})", path, e.what()));
+  }
+  out.net = build_network(architecture_of(out.config), out.num_classes);
+  load_checkpoint(path, *out.net, nullptr, nullptr);
+  out.identity = {{"source", "checkpoint"},
+                  {"checkpoint", path},
+                  {"weights_hash", file_hash(path)},
+                  {"miou", nullptr},
+                  {"model", meta.at("model")}};
+  return out;
+}
+
+}  // namespace
+
+LoadedNetwork load_network(const std::string& path, torch::Device device) {
+  require_file(path);
+  const std::string ext = fs::path(path).extension().string();
+  if (ext != ".json" && ext != ".pt") {
     throw Error(fmt::format("teacher '{}' has extension '{}' (valid: .json run record, .pt checkpoint)", path, ext));
   }
+  LoadedNetwork out = ext == ".json" ? from_record(path) : from_checkpoint(path);
   out.net->to(device);
   out.net->eval();
   for (auto& p : out.net->parameters()) p.set_requires_grad(false);
   return out;
+}
+
+/// The data a network was trained on, from its record or checkpoint (the defaults for a
+/// checkpoint written without its configuration).
+data::DataConfig trained_data(const std::string& path) {
+  require_file(path);
+  if (fs::path(path).extension() == ".json") return read_run_record(path).config.data;
+  const auto meta = read_checkpoint_meta(path).meta;
+  if (meta.contains("config")) return meta.at("config").at("data").get<data::DataConfig>();
+  return data::DataConfig{};
 }
 
 }  // namespace cwd::train

@@ -32,6 +32,9 @@ struct LoadedNetwork {
 /// weights file (.safetensors with a record beside it is not needed: pass the record instead).
 LoadedNetwork load_network(const std::string& path, torch::Device device);
 
+/// The data a network was trained on, from its run record or checkpoint.
+data::DataConfig trained_data(const std::string& path);
+
 /// Identity of a teacher for configuration hashes: a record's config hash + its weights' hash,
 /// or a checkpoint's file hash.
 std::string teacher_identity(const std::string& path);

@@ -26,11 +26,9 @@ std::string weight_label(double weight) {
 
 }  // namespace
 
-nlohmann::json run_sweep(const SweepConfig& sc) {
-  const Preset& p = preset(sc.preset);
-  const auto methods = sc.methods.empty() ? p.methods : sc.methods;
-  const auto placements = sc.placements.empty() ? p.placements : sc.placements;
-  check_grid(methods, placements);
+namespace {
+
+void check_sweep(const SweepConfig& sc) {
   if (sc.holdout <= 0) {
     throw Error(fmt::format("--holdout is {}; the sweep needs held-out scenes (e.g. --holdout 300)", sc.holdout));
   }
@@ -38,48 +36,62 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
   for (double f : sc.factors) {
     if (!(f > 0) || !std::isfinite(f)) throw Error(fmt::format("--factors: {} is not a positive number", f));
   }
+}
+
+// The comparison's student, trained on the comparison's training scenes, judged on extra scenes
+// generated after them.
+Adjust holdout_student(const SweepConfig& sc) {
+  return [&sc](RunConfig& d) {
+    if (sc.adjust_all) sc.adjust_all(d);
+    if (d.data.name != "fashion-scenes") {
+      throw Error(fmt::format("the sweep holds out generated scenes; dataset '{}' has none to add (use --data fashion-scenes)", d.data.name));
+    }
+    if (d.data.holdout != 0) throw Error("sweep: drop --holdout from the data flags; the sweep sets it");
+    d.data.train_size += sc.holdout;
+    d.data.holdout = sc.holdout;
+    d.eval_split = data::Split::kHoldout;
+  };
+}
+
+}  // namespace
+
+nlohmann::json run_sweep(const SweepConfig& sc) {
+  const Preset& p = preset(sc.preset);
+  const auto methods = sc.methods.empty() ? p.methods : sc.methods;
+  const auto placements = sc.placements.empty() ? p.placements : sc.placements;
+  check_methods(methods);
+  check_sweep(sc);
   const std::string out = sc.out_dir.empty() ? "results/sweep-" + p.name : sc.out_dir;
 
   // The teacher is the comparison's own (same configuration, same folder), so that `compare`
   // reuses it and the sweep's students learn from exactly the teacher of the final runs.
   std::vector<PlannedRun> runs;
-  std::string teacher_path = sc.teacher;
-  if (teacher_path.empty()) {
-    runs.push_back(plan_teacher(p, sc.adjust_all, "results/" + p.name));
-    teacher_path = run_paths(runs.back().config).record;
+  std::string teacher = sc.teacher;
+  if (teacher.empty()) {
+    runs.push_back({plan_teacher(p, sc.adjust_all, "results/" + p.name), "teacher"});
+    teacher = run_paths(runs.back().config).record;
   }
-  for (const auto& pl : placements) {
+  const Adjust adjust = holdout_student(sc);
+  for (const auto placement : placements) {
     for (const auto& m : methods) {
       const nlohmann::json defaults = losses::default_options(m);
       const double base = defaults.at("weight").get<double>();
       for (double f : sc.factors) {
-        RunConfig d = config_from_preset(p.name, "student");
-        if (sc.adjust_all) sc.adjust_all(d);
-        if (d.data.name != "fashion-scenes") {
-          throw Error(fmt::format("the sweep holds out generated scenes; dataset '{}' has none to add (use --data fashion-scenes)", d.data.name));
-        }
-        if (d.data.holdout != 0) throw Error("sweep: drop --holdout from the data flags; the sweep sets it");
-        // Extra scenes after the training ones: the training set is the comparison's.
-        d.data.train_size += sc.holdout;
-        d.data.holdout = sc.holdout;
-        d.eval_split = "holdout";
-        d.out_dir = out;
-        d.seed = 0;
-        d.loss = m;
-        d.placement = pl;
-        d.teacher = teacher_path;
-        d.loss_options = defaults;
-        d.loss_options["weight"] = base * f;
-        d.name = fmt::format("{}-{}-w{}", m, pl, weight_label(base * f));
-        losses::create(d.loss, d.loss_options);
-        runs.push_back({d, "distill"});
+        StudentSpec spec{0, m, placement, defaults, teacher, ""};
+        spec.loss_options["weight"] = base * f;
+        spec.name = fmt::format("{}-{}-w{}", m, to_string(placement), weight_label(base * f));
+        runs.push_back({plan_student(p, adjust, out, spec), "distill"});
       }
     }
   }
   execute_runs(runs, sc.command_line);
-  auto summary = sweep_summary(out);
-  write_json_atomic(out + "/sweep.json", summary);
-  write_text_atomic(out + "/sweep.md", sweep_markdown(summary));
+  return write_sweep(out);
+}
+
+nlohmann::json write_sweep(const std::string& dir) {
+  auto summary = sweep_summary(dir);
+  write_json_atomic(dir + "/sweep.json", summary);
+  write_text_atomic(dir + "/sweep.md", sweep_markdown(summary));
   return summary;
 }
 
@@ -91,21 +103,16 @@ nlohmann::json sweep_summary(const std::string& dir) {
   std::map<std::pair<std::string, std::string>, std::vector<Point>> groups;
   nlohmann::json protocol;
   for (const auto& r : read_run_records(dir)) {
-    if (!r.contains("loss") || !r["loss"].is_object()) continue;
-    if (r.at("eval").value("split", "") != "holdout") continue;
-    const auto& loss = r.at("loss");
-    const std::string key = loss.at("key");
-    const double weight = loss.at("options").at("weight").get<double>();
-    const double base = losses::default_options(key).at("weight").get<double>();
-    groups[{key, loss.at("placement").get<std::string>()}].push_back(
-        {weight, base, r.at("eval").at("miou").get<double>(), r.value("_file", "")});
+    if (!r.loss || r.eval.split != "holdout") continue;
+    const double weight = r.loss->options.at("weight").get<double>();
+    const double base = losses::default_options(r.loss->key).at("weight").get<double>();
+    groups[{r.loss->key, to_string(r.loss->placement)}].push_back({weight, base, r.eval.miou, r.file});
     if (protocol.is_null()) {
-      protocol = {{"preset", r.at("config").value("preset", "")},
-                  {"holdout_scenes", r.at("eval").at("images")},
-                  {"train_scenes", r.at("config").at("data").at("train_size").get<int64_t>() -
-                                       r.at("config").at("data").at("holdout").get<int64_t>()},
-                  {"student_iterations", r.at("config").at("schedule").at("iterations")},
-                  {"teacher", r.value("teacher", nlohmann::json())}};
+      protocol = {{"preset", r.config.preset},
+                  {"holdout_scenes", r.eval.images},
+                  {"train_scenes", r.config.data.train_size - r.config.data.holdout},
+                  {"student_iterations", r.config.schedule.iterations},
+                  {"teacher", r.teacher}};
     }
   }
   if (groups.empty()) {

@@ -6,6 +6,7 @@
 // (indices train_size .. train_size + holdout - 1), so the training set stays the comparison's.
 
 #include "src/train/config.h"
+#include "src/train/plan.h"
 
 #include <nlohmann/json.hpp>
 
@@ -18,14 +19,14 @@ namespace cwd::train {
 struct SweepConfig {
   std::string preset = "quick";
   std::vector<std::string> methods;     ///< empty = the preset's
-  std::vector<std::string> placements;  ///< empty = the preset's
+  std::vector<Placement> placements;  ///< empty = the preset's
   std::vector<double> factors = {1.0 / 3.0, 1.0, 3.0};  ///< multiples of the default weight
   int64_t holdout = 300;                ///< held-out scenes judged
   std::string out_dir;                  ///< empty = results/sweep-<preset>
   /// The teacher: a record/checkpoint; empty = the comparison's teacher in results/<preset>
   /// (trained there first when missing, so that `compare` reuses it).
   std::string teacher;
-  std::function<void(RunConfig&)> adjust_all;
+  Adjust adjust_all;
   std::string command_line;
 };
 
@@ -39,5 +40,8 @@ nlohmann::json sweep_summary(const std::string& dir);
 
 /// Markdown rendering of a sweep summary.
 std::string sweep_markdown(const nlohmann::json& summary);
+
+/// Writes DIR/sweep.json and DIR/sweep.md (atomically) from the records in `dir`.
+nlohmann::json write_sweep(const std::string& dir);
 
 }  // namespace cwd::train

@@ -2,14 +2,12 @@
 
 #include "src/core/error.h"
 #include "src/core/json_io.h"
-#include "src/core/version.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -36,17 +34,6 @@ const nlohmann::json& paper_numbers() {
   return numbers;
 }
 
-nlohmann::json summary(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean = v.empty() ? 0 : mean / n;
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  const double stdev = v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0;
-  return {{"mean", mean}, {"std", stdev}, {"n", v.size()}};
-}
-
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -59,255 +46,281 @@ std::string title_of(const std::string& key) {
   return t;
 }
 
-std::string cell(const nlohmann::json& m) {
-  if (m.is_null()) return "–";
-  if (m.at("n").get<int64_t>() > 1) return fmt::format("{:.2f} ± {:.2f}", m.at("mean").get<double>(), m.at("std").get<double>());
-  return fmt::format("{:.2f}", m.at("mean").get<double>());
+// The runs of one method × placement.
+struct RowRuns {
+  std::vector<double> miou, ms, peak, wall, gflops;
+  const LossRecord* last = nullptr;
+};
+
+using RowKey = std::pair<std::string, Placement>;
+
+// Everything build_table gathers in one pass over the records.
+struct Gathered {
+  std::vector<double> teacher, student;
+  const RunRecord* teacher_record = nullptr;  // the last teacher read
+  const RunRecord* first_student = nullptr;
+  const RunRecord* first = nullptr;
+  std::vector<std::string> files;
+  std::set<uint64_t> seeds;
+  std::map<RowKey, RowRuns> rows;
+  std::set<std::string> commits;
+};
+
+bool same_student_architecture(const ModelInfo& a, const ModelInfo& b) {
+  return a.net.depth == b.net.depth && a.net.width == b.net.width && a.net.stem == b.net.stem;
+}
+
+void add_student_run(Gathered& g, const RunRecord& r) {
+  if (g.first_student == nullptr) {
+    g.first_student = &r;
+  } else if (!same_student_architecture(g.first_student->model, r.model)) {
+    throw Error(fmt::format("record '{}' has another student architecture than the rest; keep one comparison per folder",
+                            r.file));
+  }
+  g.seeds.insert(r.seed);
+  if (!r.loss) {
+    g.student.push_back(r.eval.miou);
+    return;
+  }
+  auto& row = g.rows[{r.loss->key, r.loss->placement}];
+  row.miou.push_back(r.eval.miou);
+  row.ms.push_back(r.loss->ms_per_iter);
+  row.peak.push_back(static_cast<double>(r.loss->peak_bytes));
+  row.wall.push_back(r.train.wall_s);
+  if (r.loss->gflops) row.gflops.push_back(*r.loss->gflops);
+  row.last = &*r.loss;
+}
+
+Gathered gather(const std::vector<RunRecord>& records) {
+  Gathered g;
+  for (const auto& r : records) {
+    g.files.push_back(r.file.empty() ? r.name : r.file);
+    g.commits.insert(r.header.tool.git_commit);
+    if (g.first == nullptr) {
+      g.first = &r;
+    } else if (g.first->dataset.train != r.dataset.train) {
+      throw Error(fmt::format("record '{}' was trained on other data than the rest; keep one comparison per folder",
+                              r.file));
+    }
+    if (r.role == Role::kTeacher) {
+      g.teacher.push_back(r.eval.miou);
+      g.teacher_record = &r;
+    } else {
+      add_student_run(g, r);
+    }
+  }
+  if (g.teacher.empty()) throw Error("the run records hold no teacher (role 'teacher'); the table needs one");
+  if (g.student.empty()) throw Error("the run records hold no baseline student (no loss); the table needs one");
+  std::sort(g.files.begin(), g.files.end());
+  return g;
+}
+
+TableRow make_row(const RowKey& key, const RowRuns& runs, double student_mean) {
+  TableRow row;
+  row.method = key.first;
+  row.placement = key.second;
+  row.title = runs.last->title;
+  row.miou = Stat::of(runs.miou);
+  row.gain = row.miou.mean - student_mean;
+  row.complexity = runs.last->formula;
+  row.options = runs.last->options;
+  row.cost = {mean_of(runs.ms), static_cast<int64_t>(std::llround(mean_of(runs.peak))),
+              runs.last->extra_params,
+              runs.gflops.empty() ? std::nullopt : std::optional<double>(mean_of(runs.gflops))};
+  row.wall_s = mean_of(runs.wall);
+  const auto& paper = paper_numbers().at("rows");
+  const std::string placement = to_string(key.second);
+  if (paper.contains(key.first) && paper.at(key.first).contains(placement)) {
+    row.paper_miou = paper.at(key.first).at(placement).get<double>();
+  }
+  return row;
+}
+
+// Paper order first, then the other methods by key; placements in enum order within a method
+// ("logit" before "feature" is not the paper's, so sort by name: feature, logit).
+std::vector<RowKey> row_order(const std::map<RowKey, RowRuns>& rows) {
+  std::vector<RowKey> keys;
+  for (const auto& [k, runs] : rows) keys.push_back(k);
+  auto rank = [](const std::string& m) {
+    const auto it = std::find(kPaperOrder.begin(), kPaperOrder.end(), m);
+    return static_cast<size_t>(it - kPaperOrder.begin());
+  };
+  std::sort(keys.begin(), keys.end(), [&](const RowKey& a, const RowKey& b) {
+    if (rank(a.first) != rank(b.first)) return rank(a.first) < rank(b.first);
+    if (a.first != b.first) return a.first < b.first;
+    return to_string(a.second) < to_string(b.second);
+  });
+  return keys;
+}
+
+ToolInfo records_tool(const Gathered& g) {
+  ToolInfo tool = g.first->header.tool;
+  if (g.commits.size() > 1) tool.git_commit = fmt::format("{}", fmt::join(g.commits, ", "));
+  return tool;
 }
 
 }  // namespace
 
-std::vector<nlohmann::json> read_run_records(const std::string& dir) {
-  if (!fs::is_directory(dir)) throw Error(fmt::format("'{}' is not a folder of run records", dir));
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  std::vector<nlohmann::json> records;
-  for (const auto& f : files) {
-    auto j = nlohmann::json::parse(std::ifstream(f), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != "cwd-bench/run/1") continue;
-    j["_file"] = f.filename().string();
-    records.push_back(std::move(j));
-  }
-  if (records.empty()) {
-    throw Error(fmt::format("no run records (schema cwd-bench/run/1) in '{}'; run 'cwd-bench compare --out {}' first", dir, dir));
-  }
-  return records;
+void to_json(nlohmann::json& j, const Stat& s) { j = {{"mean", s.mean}, {"std", s.std}, {"n", s.n}}; }
+
+void to_json(nlohmann::json& j, const NetSummary& s) { j = {{"miou", s.miou}, {"model", s.model}}; }
+
+void to_json(nlohmann::json& j, const TableRow& r) {
+  j = {{"method", r.method},
+       {"placement", to_string(r.placement)},
+       {"title", r.title},
+       {"miou", r.miou},
+       {"gain", r.gain},
+       {"complexity", r.complexity},
+       {"options", r.options},
+       {"cost",
+        {{"ms_per_iter", r.cost.ms_per_iter},
+         {"peak_bytes", r.cost.peak_bytes},
+         {"extra_params", r.cost.extra_params},
+         {"gflops", r.cost.gflops ? nlohmann::json(*r.cost.gflops) : nlohmann::json(nullptr)}}},
+       {"wall_s", r.wall_s}};
+  if (r.paper_miou) j["paper_miou"] = *r.paper_miou;
 }
 
-nlohmann::json build_table(const std::vector<nlohmann::json>& records) {
-  std::vector<double> teacher, student;
-  nlohmann::json teacher_model, student_model, dataset, eval_split, schedule, preset_name;
-  std::vector<std::string> names;
-  struct Acc {
-    std::vector<double> miou, ms, peak, wall, gflops;
-    int64_t extra_params = 0;
-    std::string formula, title;
-    nlohmann::json options;
-    std::vector<uint64_t> seeds;
-  };
-  std::map<std::pair<std::string, std::string>, Acc> rows;
-  std::set<uint64_t> seeds;
-  for (const auto& r : records) {
-    names.push_back(r.value("_file", r.value("name", "")));
-    const double miou = r.at("eval").at("miou").get<double>();
-    if (preset_name.is_null()) preset_name = r.at("config").value("preset", "");
-    const auto train_id = r.at("dataset").at("train");
-    if (dataset.is_null()) {
-      dataset = train_id;
-      eval_split = r.at("eval").value("split", "val");
-    } else if (dataset != train_id) {
-      throw Error(fmt::format("record '{}' was trained on other data than the rest; keep one comparison per folder",
-                              r.value("_file", "")));
-    }
-    if (r.value("role", "") == "teacher") {
-      teacher.push_back(miou);
-      teacher_model = r.at("model");
-      continue;
-    }
-    const auto model_key = nlohmann::json{{"depth", r.at("model").at("depth")}, {"width", r.at("model").at("width")},
-                                          {"stem", r.at("model").at("stem")}};
-    if (student_model.is_null()) {
-      student_model = r.at("model");
-      schedule = r.at("train").at("schedule");
-    } else if (nlohmann::json{{"depth", student_model.at("depth")}, {"width", student_model.at("width")},
-                              {"stem", student_model.at("stem")}} != model_key) {
-      throw Error(fmt::format("record '{}' has another student architecture than the rest; keep one comparison per folder",
-                              r.value("_file", "")));
-    }
-    seeds.insert(r.value("seed", uint64_t{0}));
-    if (r.at("loss").is_null()) {
-      student.push_back(miou);
-      continue;
-    }
-    const auto& loss = r.at("loss");
-    auto& acc = rows[{loss.at("key").get<std::string>(), loss.at("placement").get<std::string>()}];
-    acc.miou.push_back(miou);
-    acc.ms.push_back(loss.value("ms_per_iter", 0.0));
-    acc.peak.push_back(static_cast<double>(loss.value("peak_bytes", int64_t{0})));
-    acc.wall.push_back(r.at("train").value("wall_s", 0.0));
-    if (loss.contains("gflops") && loss.at("gflops").is_number()) acc.gflops.push_back(loss.at("gflops").get<double>());
-    acc.extra_params = loss.value("extra_params", int64_t{0});
-    acc.formula = loss.value("formula", "");
-    acc.title = loss.value("title", "");
-    acc.options = loss.value("options", nlohmann::json::object());
-  }
-  if (teacher.empty()) throw Error("the run records hold no teacher (role 'teacher'); the table needs one");
-  if (student.empty()) throw Error("the run records hold no baseline student (no loss); the table needs one");
-  const auto teacher_s = summary(teacher);
-  const auto student_s = summary(student);
-  std::vector<std::pair<std::string, std::string>> keys;
-  for (const auto& [k, acc] : rows) keys.push_back(k);
-  auto rank = [](const std::string& m) {
-    const auto it = std::find(kPaperOrder.begin(), kPaperOrder.end(), m);
-    return it == kPaperOrder.end() ? kPaperOrder.size() : static_cast<size_t>(it - kPaperOrder.begin());
-  };
-  std::sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
-    if (rank(a.first) != rank(b.first)) return rank(a.first) < rank(b.first);
-    return a < b;
-  });
-  nlohmann::json out_rows = nlohmann::json::array();
-  const auto& paper = paper_numbers();
-  for (const auto& key : keys) {
-    const auto& acc = rows.at(key);
-    const auto m = summary(acc.miou);
-    nlohmann::json row = {
-        {"method", key.first},
-        {"placement", key.second},
-        {"title", acc.title},
-        {"miou", m},
-        {"gain", m.at("mean").get<double>() - student_s.at("mean").get<double>()},
-        {"complexity", acc.formula},
-        {"options", acc.options},
-        {"cost",
-         {{"ms_per_iter", mean_of(acc.ms)},
-          {"peak_bytes", static_cast<int64_t>(std::llround(mean_of(acc.peak)))},
-          {"extra_params", acc.extra_params},
-          {"gflops", acc.gflops.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean_of(acc.gflops))}}},
-        {"wall_s", mean_of(acc.wall)}};
-    const auto& pr = paper.at("rows");
-    if (pr.contains(key.first) && pr.at(key.first).contains(key.second)) {
-      row["paper_miou"] = pr.at(key.first).at(key.second);
-    }
-    out_rows.push_back(row);
-  }
-  std::sort(names.begin(), names.end());
-  return {{"schema", "cwd-bench/table/1"},
-          {"tool", {{"name", "cwd-bench"}, {"version", version()}, {"git_commit", git_commit()}}},
-          {"teacher", {{"miou", teacher_s}, {"model", teacher_model}}},
-          {"student", {{"miou", student_s}, {"model", student_model}}},
-          {"rows", out_rows},
-          {"protocol",
-           {{"preset", preset_name},
-            {"dataset", dataset},
-            {"eval_split", eval_split},
-            {"student_schedule", schedule},
-            {"seeds", std::vector<uint64_t>(seeds.begin(), seeds.end())},
-            {"records", names},
-            {"std", "sample standard deviation over seeds (n-1); 0 when n = 1"},
-            {"cost",
-             "distillation term only, measured inside each run: forward+backward ms per iteration, "
-             "peak extra bytes through the allocator, forward GFLOPs at the run's map size, adapter parameters"}}},
-          {"paper", paper}};
+void to_json(nlohmann::json& j, const TableProtocol& p) {
+  j = {{"preset", p.preset},
+       {"dataset", p.dataset},
+       {"eval_split", p.eval_split},
+       {"student_schedule", p.student_schedule},
+       {"seeds", p.seeds},
+       {"records", p.records},
+       {"std", "sample standard deviation over seeds (n-1); 0 when n = 1"},
+       {"cost",
+        "distillation term only, measured inside each run: forward+backward ms per iteration, "
+        "peak extra bytes through the allocator, forward GFLOPs at the run's map size, adapter parameters"}};
 }
 
-std::string table_markdown(const nlohmann::json& t) {
-  std::string md;
-  const auto& teacher = t.at("teacher");
-  const auto& student = t.at("student");
-  const auto& rows = t.at("rows");
-  auto find = [&](const std::string& m, const std::string& p) -> const nlohmann::json* {
-    for (const auto& r : rows) {
-      if (r.at("method") == m && r.at("placement") == p) return &r;
-    }
-    return nullptr;
-  };
+Stat Stat::of(const std::vector<double>& v) {
+  const double n = static_cast<double>(v.size());
+  const double mean = mean_of(v);
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  return {mean, v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0, static_cast<int64_t>(v.size())};
+}
+
+Table build_table(const std::vector<RunRecord>& records) {
+  const Gathered g = gather(records);
+  Table t;
+  t.tool = records_tool(g);
+  t.teacher = {Stat::of(g.teacher), g.teacher_record->model};
+  t.student = {Stat::of(g.student), g.first_student->model};
+  for (const auto& key : row_order(g.rows)) t.rows.push_back(make_row(key, g.rows.at(key), t.student.miou.mean));
+  t.protocol.preset = g.first->config.preset;
+  t.protocol.dataset = g.first->dataset.train;
+  t.protocol.eval_split = g.first->eval.split;
+  t.protocol.student_schedule = g.first_student->train.schedule;
+  t.protocol.seeds.assign(g.seeds.begin(), g.seeds.end());
+  t.protocol.records = g.files;
+  return t;
+}
+
+void to_json(nlohmann::json& j, const Table& t) {
+  j = {{"schema", kTableSchema}, {"tool", t.tool},         {"teacher", t.teacher},
+       {"student", t.student},   {"rows", t.rows},         {"protocol", t.protocol},
+       {"paper", paper_numbers()}};
+}
+
+namespace {
+
+std::string cell(const Stat& m) {
+  if (m.n > 1) return fmt::format("{:.2f} ± {:.2f}", m.mean, m.std);
+  return fmt::format("{:.2f}", m.mean);
+}
+
+std::string tex_cell(const TableRow* r) {
+  if (r == nullptr) return "--";
+  if (r->miou.n > 1) return fmt::format("{:.2f} $\\pm$ {:.2f}", r->miou.mean, r->miou.std);
+  return fmt::format("{:.2f}", r->miou.mean);
+}
+
+// Methods in row order, each once.
+std::vector<std::string> methods_of(const Table& t) {
   std::vector<std::string> methods;
-  for (const auto& r : rows) {
-    const auto m = r.at("method").get<std::string>();
-    if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+  for (const auto& r : t.rows) {
+    if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
   }
-  auto gain_cell = [&](const nlohmann::json* r) {
+  return methods;
+}
+
+const TableRow* find_row(const Table& t, const std::string& method, Placement placement) {
+  for (const auto& r : t.rows) {
+    if (r.method == method && r.placement == placement) return &r;
+  }
+  return nullptr;
+}
+
+std::string gflops_text(const Cost& c, const char* format, const char* none) {
+  return c.gflops ? fmt::format(format, *c.gflops) : std::string(none);
+}
+
+}  // namespace
+
+std::string table_markdown(const Table& t) {
+  auto gain_cell = [](const TableRow* r) {
     if (r == nullptr) return std::string("–");
-    return fmt::format("{} ({:+.2f})", cell(r->at("miou")), r->at("gain").get<double>());
+    return fmt::format("{} ({:+.2f})", cell(r->miou), r->gain);
   };
-  md += fmt::format("mIoU (%) on {} ({}), mean ± std over seeds; gain over the baseline student in brackets.\n\n",
-                    t.at("protocol").at("dataset").value("name", "?"), t.at("protocol").value("eval_split", "val"));
+  std::string md = fmt::format(
+      "mIoU (%) on {} ({}), mean ± std over seeds; gain over the baseline student in brackets.\n\n",
+      t.protocol.dataset.value("name", "?"), t.protocol.eval_split);
   md += "| Method | Complexity | Feature map mIoU | Logit map mIoU |\n|---|---|---|---|\n";
-  md += fmt::format("| Teacher {} | – | {} | {} |\n", teacher.at("model").value("description", ""),
-                    cell(teacher.at("miou")), cell(teacher.at("miou")));
-  md += fmt::format("| Student {} | – | {} | {} |\n", student.at("model").value("description", ""),
-                    cell(student.at("miou")), cell(student.at("miou")));
-  for (const auto& m : methods) {
-    const auto* f = find(m, "feature");
-    const auto* l = find(m, "logit");
-    const auto* any = f ? f : l;
-    md += fmt::format("| {} | {} | {} | {} |\n", title_of(m), any->at("complexity").get<std::string>(),
-                      gain_cell(f), gain_cell(l));
+  for (const auto* net : {&t.teacher, &t.student}) {
+    md += fmt::format("| {} {} | – | {} | {} |\n", net == &t.teacher ? "Teacher" : "Student",
+                      net->model.description, cell(net->miou), cell(net->miou));
+  }
+  for (const auto& m : methods_of(t)) {
+    const auto* f = find_row(t, m, Placement::kFeature);
+    const auto* l = find_row(t, m, Placement::kLogit);
+    md += fmt::format("| {} | {} | {} | {} |\n", title_of(m), (f ? f : l)->complexity, gain_cell(f),
+                      gain_cell(l));
   }
   md += "\nMeasured cost of the distillation term (inside the runs; mean over seeds):\n\n";
   md += "| Method | Map | ms/iter (fwd+bwd) | peak extra MiB | extra params | GFLOPs | run wall s |\n";
   md += "|---|---|---|---|---|---|---|\n";
-  for (const auto& r : rows) {
-    const auto& c = r.at("cost");
-    md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {} | {} | {:.0f} |\n", title_of(r.at("method")),
-                      r.at("placement").get<std::string>(), c.at("ms_per_iter").get<double>(),
-                      c.at("peak_bytes").get<double>() / (1024.0 * 1024.0), c.at("extra_params").get<int64_t>(),
-                      c.at("gflops").is_null() ? std::string("–") : fmt::format("{:.4f}", c.at("gflops").get<double>()),
-                      r.at("wall_s").get<double>());
+  for (const auto& r : t.rows) {
+    const auto& c = r.cost;
+    md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {} | {} | {:.0f} |\n", title_of(r.method),
+                      to_string(r.placement), c.ms_per_iter,
+                      static_cast<double>(c.peak_bytes) / (1024.0 * 1024.0), c.extra_params,
+                      gflops_text(c, "{:.4f}", "–"), r.wall_s);
   }
   return md;
 }
 
-std::string table_csv(const nlohmann::json& t) {
+std::string table_csv(const Table& t) {
   std::string csv = "method,placement,miou_mean,miou_std,n,gain,complexity,ms_per_iter,peak_bytes,extra_params,gflops,wall_s\n";
-  auto line = [&](const std::string& m, const std::string& p, const nlohmann::json& s) {
-    csv += fmt::format("{},{},{:.4f},{:.4f},{},,,,,,,\n", m, p, s.at("mean").get<double>(), s.at("std").get<double>(),
-                       s.at("n").get<int64_t>());
-  };
-  line("teacher", "", t.at("teacher").at("miou"));
-  line("student", "", t.at("student").at("miou"));
-  for (const auto& r : t.at("rows")) {
-    const auto& c = r.at("cost");
-    csv += fmt::format("{},{},{:.4f},{:.4f},{},{:.4f},\"{}\",{:.4f},{},{},{},{:.1f}\n", r.at("method").get<std::string>(),
-                       r.at("placement").get<std::string>(), r.at("miou").at("mean").get<double>(),
-                       r.at("miou").at("std").get<double>(), r.at("miou").at("n").get<int64_t>(),
-                       r.at("gain").get<double>(), r.at("complexity").get<std::string>(),
-                       c.at("ms_per_iter").get<double>(), c.at("peak_bytes").get<int64_t>(),
-                       c.at("extra_params").get<int64_t>(),
-                       c.at("gflops").is_null() ? std::string("") : fmt::format("{:.6f}", c.at("gflops").get<double>()),
-                       r.at("wall_s").get<double>());
+  csv += fmt::format("teacher,,{:.4f},{:.4f},{},,,,,,,\n", t.teacher.miou.mean, t.teacher.miou.std, t.teacher.miou.n);
+  csv += fmt::format("student,,{:.4f},{:.4f},{},,,,,,,\n", t.student.miou.mean, t.student.miou.std, t.student.miou.n);
+  for (const auto& r : t.rows) {
+    const auto& c = r.cost;
+    csv += fmt::format("{},{},{:.4f},{:.4f},{},{:.4f},\"{}\",{:.4f},{},{},{},{:.1f}\n", r.method,
+                       to_string(r.placement), r.miou.mean, r.miou.std, r.miou.n, r.gain, r.complexity,
+                       c.ms_per_iter, c.peak_bytes, c.extra_params, gflops_text(c, "{:.6f}", ""), r.wall_s);
   }
   return csv;
 }
 
-std::string table_latex(const nlohmann::json& t) {
-  auto tex_cell = [](const nlohmann::json* r) {
-    if (r == nullptr) return std::string("--");
-    const auto& m = r->at("miou");
-    if (m.at("n").get<int64_t>() > 1) return fmt::format("{:.2f} $\\pm$ {:.2f}", m.at("mean").get<double>(), m.at("std").get<double>());
-    return fmt::format("{:.2f}", m.at("mean").get<double>());
-  };
+std::string table_latex(const Table& t) {
   std::string tex = "\\begin{tabular}{llcc}\n\\toprule\nMethod & Complexity & Feature map mIoU & Logit map mIoU \\\\\n\\midrule\n";
-  const auto& rows = t.at("rows");
-  tex += fmt::format("Teacher & -- & {:.2f} & {:.2f} \\\\\n", t.at("teacher").at("miou").at("mean").get<double>(),
-                     t.at("teacher").at("miou").at("mean").get<double>());
-  tex += fmt::format("Student & -- & {:.2f} & {:.2f} \\\\\n", t.at("student").at("miou").at("mean").get<double>(),
-                     t.at("student").at("miou").at("mean").get<double>());
-  std::vector<std::string> methods;
-  for (const auto& r : rows) {
-    const auto m = r.at("method").get<std::string>();
-    if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
-  }
-  for (const auto& m : methods) {
-    const nlohmann::json *f = nullptr, *l = nullptr;
-    std::string formula;
-    for (const auto& r : rows) {
-      if (r.at("method") != m) continue;
-      (r.at("placement") == "feature" ? f : l) = &r;
-      formula = r.at("complexity").get<std::string>();
-    }
-    tex += fmt::format("{} & {} & {} & {} \\\\\n", title_of(m), formula, tex_cell(f), tex_cell(l));
+  tex += fmt::format("Teacher & -- & {:.2f} & {:.2f} \\\\\n", t.teacher.miou.mean, t.teacher.miou.mean);
+  tex += fmt::format("Student & -- & {:.2f} & {:.2f} \\\\\n", t.student.miou.mean, t.student.miou.mean);
+  for (const auto& m : methods_of(t)) {
+    const auto* f = find_row(t, m, Placement::kFeature);
+    const auto* l = find_row(t, m, Placement::kLogit);
+    tex += fmt::format("{} & {} & {} & {} \\\\\n", title_of(m), (l ? l : f)->complexity, tex_cell(f), tex_cell(l));
   }
   tex += "\\bottomrule\n\\end{tabular}\n";
   return tex;
 }
 
-void write_tables(const nlohmann::json& table, const std::string& dir, bool latex) {
+void write_tables(const Table& table, const std::string& dir, bool latex) {
   const fs::path d(dir);
-  write_json_atomic((d / "table.json").string(), table);
+  write_json_atomic((d / "table.json").string(), nlohmann::json(table));
   write_text_atomic((d / "table.md").string(), table_markdown(table));
   write_text_atomic((d / "table.csv").string(), table_csv(table));
   if (latex) write_text_atomic((d / "table.tex").string(), table_latex(table));

@@ -1,0 +1,355 @@
+#include "src/train/record.h"
+
+#include "src/core/error.h"
+#include "src/core/json_io.h"
+#include "src/core/json_keys.h"
+#include "src/core/version.h"
+
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace cwd::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json optional_json(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+void optional_key(const nlohmann::json& j, const std::string& name, std::optional<double>& out) {
+  const auto& v = key_value(j, name);
+  if (v.is_null()) {
+    out.reset();
+    return;
+  }
+  double x = 0;
+  key(j, name, x);
+  out = x;
+}
+
+nlohmann::json map_shape_json(const std::optional<losses::MapShape>& m) {
+  if (!m) return nullptr;
+  return {{"n", m->n}, {"c_student", m->c_student}, {"c_teacher", m->c_teacher}, {"h", m->h}, {"w", m->w}};
+}
+
+std::optional<losses::MapShape> map_shape_from(const nlohmann::json& j) {
+  const auto& m = key_value(j, "map_shape");
+  if (m.is_null()) return std::nullopt;
+  losses::MapShape shape;
+  try {
+    key(m, "n", shape.n);
+    key(m, "c_student", shape.c_student);
+    key(m, "c_teacher", shape.c_teacher);
+    key(m, "h", shape.h);
+    key(m, "w", shape.w);
+  } catch (const JsonKeyError& e) {
+    throw JsonKeyError("map_shape." + e.path(), e.problem());
+  }
+  return shape;
+}
+
+void header_to_json(nlohmann::json& j, const RecordHeader& h) {
+  j["tool"] = h.tool;
+  j["created"] = h.created;
+  j["host"] = h.host;
+  j["libtorch"] = h.libtorch;
+}
+
+void header_from_json(const nlohmann::json& j, RecordHeader& h) {
+  key(j, "tool", h.tool);
+  key(j, "created", h.created);
+  key(j, "host", h.host);
+  key(j, "libtorch", h.libtorch);
+}
+
+}  // namespace
+
+ToolInfo ToolInfo::current() { return {"cwd-bench", cwd::version(), cwd::git_commit()}; }
+
+RecordHeader RecordHeader::current() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return {ToolInfo::current(), utc_timestamp(), host, TORCH_VERSION};
+}
+
+void to_json(nlohmann::json& j, const ToolInfo& t) {
+  j = {{"name", t.name}, {"version", t.version}, {"git_commit", t.git_commit}};
+}
+
+void from_json(const nlohmann::json& j, ToolInfo& t) {
+  key(j, "name", t.name);
+  key(j, "version", t.version);
+  key(j, "git_commit", t.git_commit);
+}
+
+void to_json(nlohmann::json& j, const ModelInfo& m) {
+  j = m.net;
+  j["num_classes"] = m.num_classes;
+  j["description"] = m.description;
+  j["params"] = m.params;
+  j["backbone_params"] = m.backbone_params;
+  j["head_params"] = m.head_params;
+  j["aux_params"] = m.aux_params;
+  j["gflops"] = m.gflops;
+  j["gflops_input"] = m.gflops_input;
+  j["feature_channels"] = m.feature_channels;
+}
+
+void from_json(const nlohmann::json& j, ModelInfo& m) {
+  from_json(j, m.net);
+  key(j, "num_classes", m.num_classes);
+  key(j, "description", m.description);
+  key(j, "params", m.params);
+  key(j, "backbone_params", m.backbone_params);
+  key(j, "head_params", m.head_params);
+  key(j, "aux_params", m.aux_params);
+  key(j, "gflops", m.gflops);
+  key(j, "gflops_input", m.gflops_input);
+  key(j, "feature_channels", m.feature_channels);
+}
+
+void to_json(nlohmann::json& j, const EvalInfo& e) {
+  j = {{"miou", e.miou},     {"pixel_acc", e.pixel_acc}, {"macc", e.macc},
+       {"per_class", e.per_class}, {"pixels", e.pixels},   {"split", e.split},
+       {"images", e.images}, {"seconds", e.seconds},     {"images_per_s", e.images_per_s}};
+  if (e.mode) j["mode"] = *e.mode;
+}
+
+void from_json(const nlohmann::json& j, EvalInfo& e) {
+  key(j, "miou", e.miou);
+  key(j, "pixel_acc", e.pixel_acc);
+  key(j, "macc", e.macc);
+  key(j, "per_class", e.per_class);
+  key(j, "pixels", e.pixels);
+  key(j, "split", e.split);
+  key(j, "images", e.images);
+  key(j, "seconds", e.seconds);
+  key(j, "images_per_s", e.images_per_s);
+  if (j.contains("mode")) {
+    std::string mode;
+    key(j, "mode", mode);
+    e.mode = mode;
+  }
+}
+
+EvalInfo eval_info(const EvalResult& result, const std::vector<std::string>& class_names,
+                   data::Split split) {
+  EvalInfo e;
+  e.miou = result.metrics.miou;
+  e.pixel_acc = result.metrics.pixel_acc;
+  e.macc = result.metrics.macc;
+  e.per_class = per_class_json(result.metrics, class_names);
+  e.pixels = result.metrics.pixels;
+  e.split = data::to_string(split);
+  e.images = result.images;
+  e.seconds = result.seconds;
+  e.images_per_s = result.images_per_s;
+  return e;
+}
+
+namespace {
+
+nlohmann::json loss_json(const LossRecord& l) {
+  return {{"key", l.key},
+          {"placement", to_string(l.placement)},
+          {"options", l.options},
+          {"title", l.title},
+          {"paper", l.paper},
+          {"formula", l.formula},
+          {"needs_labels", l.needs_labels},
+          {"extra_params", l.extra_params},
+          {"ms_per_iter", l.ms_per_iter},
+          {"peak_bytes", l.peak_bytes},
+          {"measured_iters", l.measured_iters},
+          {"gflops", optional_json(l.gflops)},
+          {"map_shape", map_shape_json(l.map_shape)}};
+}
+
+LossRecord loss_from(const nlohmann::json& j) {
+  LossRecord l;
+  std::string placement;
+  key(j, "key", l.key);
+  key(j, "placement", placement);
+  l.options = key_value(j, "options");
+  key(j, "title", l.title);
+  key(j, "paper", l.paper);
+  key(j, "formula", l.formula);
+  key(j, "needs_labels", l.needs_labels);
+  key(j, "extra_params", l.extra_params);
+  key(j, "ms_per_iter", l.ms_per_iter);
+  key(j, "peak_bytes", l.peak_bytes);
+  key(j, "measured_iters", l.measured_iters);
+  optional_key(j, "gflops", l.gflops);
+  l.map_shape = map_shape_from(j);
+  if (placement != "logit" && placement != "feature") {
+    throw JsonKeyError("placement", "has a bad value ('" + placement + "', valid: feature, logit)");
+  }
+  l.placement = parse_placement(placement);
+  return l;
+}
+
+nlohmann::json train_json(const TrainInfo& t) {
+  return {{"iterations", t.iterations},
+          {"batch_size", t.batch_size},
+          {"schedule", t.schedule},
+          {"wall_s", t.wall_s},
+          {"images_per_s", t.images_per_s},
+          {"data_wait_fraction", t.data_wait_fraction},
+          {"teacher_ms_per_iter", optional_json(t.teacher_ms_per_iter)},
+          {"resumed_at", t.resumed_at},
+          {"curve", t.curve}};
+}
+
+TrainInfo train_from(const nlohmann::json& j) {
+  TrainInfo t;
+  key(j, "iterations", t.iterations);
+  key(j, "batch_size", t.batch_size);
+  key(j, "schedule", t.schedule);
+  key(j, "wall_s", t.wall_s);
+  key(j, "images_per_s", t.images_per_s);
+  key(j, "data_wait_fraction", t.data_wait_fraction);
+  optional_key(j, "teacher_ms_per_iter", t.teacher_ms_per_iter);
+  key(j, "resumed_at", t.resumed_at);
+  t.curve = key_value(j, "curve");
+  return t;
+}
+
+// Reads one block with its own reader, prefixing errors with the block's key.
+template <typename Read>
+auto block(const nlohmann::json& j, const std::string& name, Read read) -> decltype(read(j)) {
+  try {
+    return read(key_value(j, name));
+  } catch (const JsonKeyError& e) {
+    if (e.path() == name) throw;
+    throw JsonKeyError(name + "." + e.path(), e.problem());
+  }
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& j, const RunRecord& r) {
+  j = {{"schema", kRunSchema}};
+  header_to_json(j, r.header);
+  j["name"] = r.name;
+  j["role"] = to_string(r.role);
+  j["command_line"] = r.command_line;
+  j["config"] = r.config;
+  j["config_hash"] = r.config_hash;
+  j["seed"] = r.seed;
+  j["device"] = r.device;
+  j["threads"] = r.threads;
+  j["dataset"] = {{"train", r.dataset.train},
+                  {"eval", r.dataset.eval},
+                  {"num_classes", r.dataset.num_classes},
+                  {"class_names", r.dataset.class_names},
+                  {"ignore_index", r.dataset.ignore_index}};
+  j["model"] = r.model;
+  j["teacher"] = r.teacher;
+  j["loss"] = r.loss ? loss_json(*r.loss) : nlohmann::json(nullptr);
+  j["train"] = train_json(r.train);
+  j["eval"] = r.eval;
+  j["artifacts"] = {{"checkpoint", r.checkpoint}, {"weights", r.weights}};
+}
+
+void from_json(const nlohmann::json& j, RunRecord& r) {
+  std::string schema, role;
+  key(j, "schema", schema);
+  if (schema != kRunSchema) {
+    throw JsonKeyError("schema", fmt::format("is '{}', expected '{}'", schema, kRunSchema));
+  }
+  header_from_json(j, r.header);
+  key(j, "name", r.name);
+  key(j, "role", role);
+  if (role != "teacher" && role != "student") {
+    throw JsonKeyError("role", "has a bad value ('" + role + "', valid: student, teacher)");
+  }
+  r.role = parse_role(role);
+  key(j, "command_line", r.command_line);
+  key(j, "config", r.config);
+  key(j, "config_hash", r.config_hash);
+  key(j, "seed", r.seed);
+  key(j, "device", r.device);
+  key(j, "threads", r.threads);
+  block(j, "dataset", [&](const nlohmann::json& d) {
+    r.dataset.train = key_value(d, "train");
+    r.dataset.eval = key_value(d, "eval");
+    key(d, "num_classes", r.dataset.num_classes);
+    key(d, "class_names", r.dataset.class_names);
+    key(d, "ignore_index", r.dataset.ignore_index);
+    return 0;
+  });
+  key(j, "model", r.model);
+  r.teacher = key_value(j, "teacher");
+  const auto& loss = key_value(j, "loss");
+  if (loss.is_null()) {
+    r.loss.reset();
+  } else {
+    r.loss = block(j, "loss", loss_from);
+  }
+  r.train = block(j, "train", train_from);
+  key(j, "eval", r.eval);
+  block(j, "artifacts", [&](const nlohmann::json& a) {
+    key(a, "checkpoint", r.checkpoint);
+    key(a, "weights", r.weights);
+    return 0;
+  });
+}
+
+void to_json(nlohmann::json& j, const EvalRecord& r) {
+  j = {{"schema", kEvalSchema}};
+  header_to_json(j, r.header);
+  j["command_line"] = r.command_line;
+  j["network"] = r.network;
+  j["device"] = r.device;
+  j["threads"] = r.threads;
+  j["dataset"] = {{"eval", r.dataset_eval}, {"class_names", r.class_names}};
+  j["eval"] = r.eval;
+}
+
+RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file) {
+  try {
+    RunRecord r = j.get<RunRecord>();
+    r.file = fs::path(file).filename().string();
+    return r;
+  } catch (const JsonKeyError& e) {
+    throw Error(fmt::format("run record '{}': key '{}' {}; it was written by another version of "
+                            "cwd-bench: retrain the run or fix the record",
+                            file, e.path(), e.problem()));
+  }
+}
+
+RunRecord read_run_record(const std::string& path) { return run_record_from_json(read_json(path), path); }
+
+std::vector<RunRecord> read_run_records(const std::string& dir) {
+  if (!fs::is_directory(dir)) throw Error(fmt::format("'{}' is not a folder of run records", dir));
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<RunRecord> records;
+  for (const auto& f : files) {
+    const auto j = nlohmann::json::parse(std::ifstream(f), nullptr, false);
+    // Tables, sweeps and other JSON files live beside the records.
+    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kRunSchema) continue;
+    records.push_back(run_record_from_json(j, f.string()));
+  }
+  if (records.empty()) {
+    throw Error(fmt::format("no run records (schema {}) in '{}'; run 'cwd-bench compare --out {}' first",
+                            kRunSchema, dir, dir));
+  }
+  return records;
+}
+
+void write_run_record(const std::string& path, const RunRecord& record) {
+  write_json_atomic(path, nlohmann::json(record));
+}
+
+}  // namespace cwd::train

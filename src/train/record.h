@@ -1,0 +1,177 @@
+#pragma once
+// The run record and the evaluation record as plain structs: one schema constant each, written
+// and read only through these types. A record that lacks a key, or holds one of the wrong type,
+// is rejected with one message naming the file and the key (read_run_record).
+//
+// Blocks whose content depends on the dataset or the loss (dataset identities, loss options,
+// per-class IoU, the loss curve, the teacher's identity) stay JSON values inside the structs.
+
+#include "losses/loss.h"
+#include "src/train/config.h"
+#include "src/train/evaluate.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cwd::train {
+
+inline constexpr const char* kRunSchema = "cwd-bench/run/1";
+inline constexpr const char* kEvalSchema = "cwd-bench/eval/1";
+
+/// The program that wrote a file.
+struct ToolInfo {
+  std::string name = "cwd-bench";
+  std::string version;
+  std::string git_commit;
+  /// This binary.
+  static ToolInfo current();
+  bool operator==(const ToolInfo& o) const {
+    return name == o.name && version == o.version && git_commit == o.git_commit;
+  }
+};
+
+/// Where and when a record was written (shared by run and eval records).
+struct RecordHeader {
+  ToolInfo tool;
+  std::string created;
+  std::string host;
+  std::string libtorch;
+  /// This binary, now, on this host.
+  static RecordHeader current();
+};
+
+/// The data a run saw.
+struct DatasetInfo {
+  nlohmann::json train;  ///< the training split's identity (SegDataset::identity)
+  nlohmann::json eval;   ///< the evaluated split's identity
+  int64_t num_classes = 0;
+  std::vector<std::string> class_names;
+  int64_t ignore_index = 255;
+};
+
+/// The trained network: its architecture and measured size.
+struct ModelInfo {
+  NetConfig net;
+  int64_t num_classes = 0;
+  std::string description;
+  int64_t params = 0;
+  int64_t backbone_params = 0;
+  int64_t head_params = 0;
+  int64_t aux_params = 0;
+  double gflops = 0;
+  std::vector<int64_t> gflops_input;  ///< {H, W} the FLOPs were counted at
+  int64_t feature_channels = 0;
+};
+
+/// The distillation term of a run: what it was and what it cost.
+struct LossRecord {
+  std::string key;
+  Placement placement = Placement::kLogit;
+  nlohmann::json options;  ///< resolved options (defaults filled in)
+  std::string title;
+  std::string paper;
+  std::string formula;
+  bool needs_labels = false;
+  int64_t extra_params = 0;
+  double ms_per_iter = 0;  ///< forward + backward of the term, mean over measured iterations
+  int64_t peak_bytes = 0;  ///< peak extra bytes through the allocator while it ran
+  int64_t measured_iters = 0;
+  std::optional<double> gflops;             ///< at map_shape; none if no step ran
+  std::optional<losses::MapShape> map_shape;
+};
+
+/// How training went.
+struct TrainInfo {
+  int64_t iterations = 0;
+  int64_t batch_size = 0;
+  Schedule schedule;
+  double wall_s = 0;
+  double images_per_s = 0;
+  double data_wait_fraction = 0;
+  std::optional<double> teacher_ms_per_iter;
+  int64_t resumed_at = 0;
+  nlohmann::json curve = nlohmann::json::array();  ///< [{iter, loss, ce, lr[, distill]}]
+};
+
+/// One evaluation of a network on a split.
+struct EvalInfo {
+  double miou = 0;
+  double pixel_acc = 0;
+  double macc = 0;
+  nlohmann::json per_class = nlohmann::json::object();  ///< class name → IoU (null: absent)
+  int64_t pixels = 0;
+  std::string split;
+  int64_t images = 0;
+  double seconds = 0;
+  double images_per_s = 0;
+  std::optional<std::string> mode;  ///< eval records only: "whole" or "sliding HxW"
+};
+
+/// The evaluation block of a record from an evaluation's result.
+EvalInfo eval_info(const EvalResult& result, const std::vector<std::string>& class_names,
+                   data::Split split);
+
+/// One training run: schema "cwd-bench/run/1".
+struct RunRecord {
+  RecordHeader header;
+  std::string name;
+  Role role = Role::kStudent;
+  std::string command_line;
+  RunConfig config;
+  std::string config_hash;
+  uint64_t seed = 0;
+  std::string device;
+  int threads = 0;
+  DatasetInfo dataset;
+  ModelInfo model;
+  nlohmann::json teacher;  ///< the teacher's identity (LoadedNetwork::identity), null if none
+  std::optional<LossRecord> loss;
+  TrainInfo train;
+  EvalInfo eval;
+  std::string checkpoint;  ///< artifacts.checkpoint, relative to the record's folder
+  std::string weights;     ///< artifacts.weights, relative to the record's folder
+  /// Not serialised: the file name it was read from ("" when built in memory).
+  std::string file;
+};
+
+/// One `cwd-bench eval`: schema "cwd-bench/eval/1".
+struct EvalRecord {
+  RecordHeader header;
+  std::string command_line;
+  nlohmann::json network;  ///< the evaluated network's identity
+  std::string device;
+  int threads = 0;
+  nlohmann::json dataset_eval;  ///< dataset.eval
+  std::vector<std::string> class_names;
+  EvalInfo eval;
+};
+
+void to_json(nlohmann::json& j, const ToolInfo& tool);
+void from_json(const nlohmann::json& j, ToolInfo& tool);
+void to_json(nlohmann::json& j, const ModelInfo& model);
+void from_json(const nlohmann::json& j, ModelInfo& model);
+void to_json(nlohmann::json& j, const EvalInfo& eval);
+void from_json(const nlohmann::json& j, EvalInfo& eval);
+void to_json(nlohmann::json& j, const RunRecord& record);
+void from_json(const nlohmann::json& j, RunRecord& record);
+void to_json(nlohmann::json& j, const EvalRecord& record);
+
+/// Converts a parsed record, turning any missing or mistyped key into one cwd::Error:
+/// "run record 'FILE': key 'eval.miou' is missing (...)" / "... has the wrong type (...)".
+RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file);
+
+/// Reads a run record file (schema checked); errors name the file and the key.
+RunRecord read_run_record(const std::string& path);
+
+/// Every run record (schema cwd-bench/run/1) directly in `dir`, by file name; files of other
+/// schemas are skipped, a broken run record is an error. Throws cwd::Error when there are none.
+std::vector<RunRecord> read_run_records(const std::string& dir);
+
+/// Writes the record atomically.
+void write_run_record(const std::string& path, const RunRecord& record);
+
+}  // namespace cwd::train
