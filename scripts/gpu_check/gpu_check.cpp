@@ -1,8 +1,11 @@
 // Runs the losses, the memory counter and PSPNet on CUDA and prints a JSON report: every loss's
 // value and student gradient on CUDA against the CPU, PA's two forms at the paper's 64×128 logit
 // map (time and peak bytes from the CUDA caching allocator), a PSPNet-R18 training step, and the
-// twin fixture's first training step (tests/fixtures/twin/) on CUDA against the CPU.
+// twin fixture's first training step (tests/fixtures/twin/) on CUDA against the CPU, and the
+// training Distiller's step on CUDA (measured and plain) against the CPU, with check_values().
+#include "losses/common.h"
 #include "losses/registry.h"
+#include "src/train/distiller.h"
 #include "models/pspnet.h"
 #include "models/weights.h"
 #include "src/core/json_io.h"
@@ -11,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <map>
 
@@ -18,6 +22,74 @@ namespace {
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// One Distiller step of a small PSPNet pair (no dropout, so CPU and CUDA draw nothing) on
+// `device`: the student's gradients, flattened, and the two losses.
+struct StepResult {
+  torch::Tensor grads;
+  double task = 0, distill = 0;
+  int64_t measured = 0;
+};
+
+StepResult distiller_step(const std::string& key, cwd::train::Placement placement, torch::Device device,
+                          bool through_meter) {
+  using cwd::models::PSPNet;
+  using cwd::models::PSPNetOptions;
+  using cwd::models::ResNetOptions;
+  torch::manual_seed(3);
+  PSPNet student(PSPNetOptions(5).dropout(0).backbone(ResNetOptions().width(0.125)));
+  PSPNet teacher(PSPNetOptions(5).dropout(0).backbone(ResNetOptions().width(0.25)));
+  auto loss = cwd::train::make_loss(key, {{"weight", 5.0}}, placement, student->feature_channels(),
+                                    teacher->feature_channels());
+  auto images = torch::randn({2, 3, 32, 48});
+  auto labels = torch::randint(0, 5, {2, 32, 48}, torch::kLong);
+  student->to(device);
+  teacher->to(device);
+  loss->to(device);
+  cwd::train::Distiller distiller(student, teacher, loss, placement);
+  distiller->train();
+  cwd::train::TermMeter meter(device, 1);
+  meter.begin(0);
+  const auto y = labels.to(device);
+  const auto out = distiller->step(images.to(device), y, 255, 0.4, through_meter ? &meter : nullptr);
+  distiller->check_values(out, y, 255);
+  std::vector<torch::Tensor> grads;
+  for (auto& p : student->parameters()) grads.push_back(p.grad().flatten().to(torch::kCPU));
+  return {torch::cat(grads), out.task.item<double>(), out.distill.item<double>(), meter.stats().ms_count};
+}
+
+nlohmann::json distiller_report(torch::Device cuda, bool& all_ok) {
+  nlohmann::json report;
+  using cwd::train::Placement;
+  for (const auto& [key, placement] : std::vector<std::pair<std::string, Placement>>{
+           {"cwd", Placement::kLogit}, {"cwd", Placement::kFeature}, {"ifvd", Placement::kLogit}}) {
+    const auto cpu = distiller_step(key, placement, torch::kCPU, true);
+    const auto measured = distiller_step(key, placement, cuda, true);
+    const auto plain = distiller_step(key, placement, cuda, false);
+    const double scale = std::max(1e-12, cpu.grads.abs().max().item<double>());
+    const double cuda_vs_cpu = (measured.grads - cpu.grads).abs().max().item<double>() / scale;
+    const double plain_vs_measured = (plain.grads - measured.grads).abs().max().item<double>() / scale;
+    const bool ok = cuda_vs_cpu < 1e-3 && plain_vs_measured < 1e-5 && measured.measured == 1 && plain.measured == 0;
+    all_ok = all_ok && ok;
+    report[key + (placement == Placement::kLogit ? "/logit" : "/feature")] = {
+        {"task_cpu", cpu.task},          {"task_cuda", measured.task},
+        {"distill_cpu", cpu.distill},    {"distill_cuda", measured.distill},
+        {"grad_rel_cuda_vs_cpu", cuda_vs_cpu}, {"grad_rel_plain_vs_measured", plain_vs_measured},
+        {"ok", ok}};
+  }
+  // check_values() finds NaN in a CUDA map that forward() left unchecked, with the loss's text.
+  auto nan_map = torch::randn({2, 5, 4, 6}, torch::TensorOptions().device(cuda));
+  nan_map.index_put_({0, 0, 0, 0}, std::nan(""));
+  std::string message;
+  try {
+    cwd::losses::check_values("cwd", nan_map, torch::randn({2, 5, 4, 6}, nan_map.options()), torch::Tensor(), 255);
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  report["check_values_nan_message"] = message;
+  all_ok = all_ok && message.find("holds NaN or Inf") != std::string::npos;
+  return report;
 }
 
 }  // namespace
@@ -159,6 +231,7 @@ int main() {
         {"finite", torch::isfinite(logits).all().item<bool>()}};
   }
   all_ok = all_ok && twin_ok;
+  report["distiller_step"] = distiller_report(cuda, all_ok);
   report["all_losses_match_cpu"] = all_ok;
   std::cout << report.dump(2) << "\n";
   return all_ok ? 0 : 2;
