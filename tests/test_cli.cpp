@@ -56,6 +56,9 @@ TEST(Cli, ErrorTexts) {
   expect_error("train --preset smoke --resume --out /nonexistent/run",
                "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
   expect_error("train --preset smoke --init xavier", "unknown init 'xavier' (valid: kaiming, mmseg, torch)");
+  expect_error("train --preset smoke --width -1", "--width: '-1' is not a number > 0");
+  expect_error("train --preset smoke --width 7", "ResNet width 7 is out of range (--width; valid: 0 < width <= 4)");
+  expect_error("eval /nonexistent/m.json", "model '/nonexistent/m.json' not found");
   expect_error("train --preset smoke --stem wide", "unknown stem 'wide' (valid: deep, standard)");
   expect_error("train --preset smoke --role mentor", "unknown role 'mentor' (valid: student, teacher)");
   expect_error("train --preset smoke --loss cwd --teacher x.json --on middle",

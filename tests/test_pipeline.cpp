@@ -201,6 +201,10 @@ TEST(Records, MissingOrMistypedKeyIsNamed) {
   EXPECT_NE(error_of([&] { cwd::train::run_record_from_json(placement, "old.json"); })
                 .find("key 'loss.placement' has a bad value"),
             std::string::npos);
+  EXPECT_EQ(error_of([] { cwd::train::read_run_record(source_path("results/quick/table.json")); }),
+            "'" + source_path("results/quick/table.json") +
+                "' is not a run record (schema 'cwd-bench/table/1', expected 'cwd-bench/run/1'); pass a "
+                "run record .json written by cwd-bench train or compare");
   cwd::testing::TempDir dir("records");
   cwd::write_json_atomic(dir / "broken.json", missing);
   EXPECT_NE(error_of([&] { cwd::train::read_run_records(dir.str()); }).find("key 'eval.miou' is missing"),

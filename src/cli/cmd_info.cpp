@@ -56,7 +56,8 @@ void add_info(CLI::App& app, const CliContext& /*context*/) {
   auto args = std::make_shared<InfoArgs>();
   auto* sub = app.add_subcommand("info", "parameter counts and GFLOPs of a PSPNet");
   sub->add_option("--depth", args->depth, "ResNet depth: 18, 34, 50 or 101")->capture_default_str();
-  sub->add_option("--width", args->width, "channel width multiplier")->check(CLI::Range(1e-3, 4.0))->capture_default_str();
+  sub->add_option("--width", args->width, "channel width multiplier, 0 < width <= 4")
+      ->check(positive_number())->capture_default_str();
   sub->add_option("--stem", args->stem, "ResNet stem: standard or deep")->capture_default_str();
   sub->add_option("--output-stride", args->output_stride, "backbone output stride: 8, 16 or 32")
       ->capture_default_str();

@@ -39,6 +39,19 @@ CLI::Validator one_of(const std::vector<std::string>& values, const std::string&
       "NAME");
 }
 
+CLI::Validator positive_number() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        try {
+          size_t used = 0;
+          if (std::stod(value, &used) > 0 && used == value.size()) return "";
+        } catch (const std::exception&) {
+        }
+        return fmt::format("'{}' is not a number > 0", value);
+      },
+      "NUMBER > 0");
+}
+
 CLI::Validator known_loss() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
@@ -95,11 +108,12 @@ void add_schedule_options(CLI::App* app, ScheduleArgs& a) {
 }
 
 void add_net_options(CLI::App* app, NetArgs& a) {
-  app->add_option("--depth", a.depth, "ResNet depth: 18, 34, 50 or 101")->group("Model");
-  app->add_option("--width", a.width, "channel width multiplier (1 = the paper's networks)")
-      ->check(CLI::Range(1e-3, 4.0))->group("Model");
+  app->add_option("--depth", a.depth, "ResNet depth: 18, 34, 50 or 101")->check(CLI::PositiveNumber)->group("Model");
+  app->add_option("--width", a.width, "channel width multiplier, 0 < width <= 4 (1 = the paper's networks)")
+      ->check(positive_number())->group("Model");
   app->add_option("--stem", a.stem, "ResNet stem: standard or deep")->group("Model");
-  app->add_option("--output-stride", a.output_stride, "backbone output stride: 8, 16 or 32")->group("Model");
+  app->add_option("--output-stride", a.output_stride, "backbone output stride: 8, 16 or 32")
+      ->check(CLI::PositiveNumber)->group("Model");
   app->add_option("--backbone-weights", a.backbone_weights,
                   "initial backbone weights (safetensors or torch.save dict, torchvision names)")
       ->check(CLI::ExistingFile)->group("Model");

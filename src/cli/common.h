@@ -49,6 +49,9 @@ void apply(const RuntimeArgs& args, train::RunConfig& config);
 /// The command line as one string (for run records).
 std::string command_line(int argc, const char* const* argv);
 
+/// Accepts a number > 0; otherwise "'x' is not a number > 0".
+CLI::Validator positive_number();
+
 /// Accepts a registered loss key; otherwise "unknown loss 'x' (known: ...)".
 CLI::Validator known_loss();
 

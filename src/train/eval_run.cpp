@@ -6,9 +6,14 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+
 namespace cwd::train {
 
 EvalRecord evaluate_model(const EvalRequest& request) {
+  if (!std::filesystem::exists(request.model)) {
+    throw Error(fmt::format("model '{}' not found (pass a run record .json or a checkpoint .pt)", request.model));
+  }
   EvalRecord record;
   record.threads = set_threads(request.threads);
   const auto device = resolve_device(request.device);

@@ -314,6 +314,12 @@ void to_json(nlohmann::json& j, const EvalRecord& r) {
 }
 
 RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file) {
+  const std::string schema = j.is_object() ? j.value("schema", "") : "";
+  if (schema != kRunSchema) {
+    throw Error(fmt::format("'{}' is not a run record (schema '{}', expected '{}'); pass a run "
+                            "record .json written by cwd-bench train or compare",
+                            file, schema, kRunSchema));
+  }
   try {
     RunRecord r = j.get<RunRecord>();
     r.file = fs::path(file).filename().string();

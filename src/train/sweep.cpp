@@ -138,7 +138,7 @@ nlohmann::json sweep_summary(const std::string& dir) {
                     {"chosen_holdout_miou", best->miou},
                     {"tried", tried}});
   }
-  return {{"schema", "cwd-bench/sweep/1"}, {"protocol", protocol}, {"rows", rows}};
+  return {{"schema", kSweepSchema}, {"protocol", protocol}, {"rows", rows}};
 }
 
 std::string sweep_markdown(const nlohmann::json& summary) {

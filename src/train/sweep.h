@@ -16,6 +16,8 @@
 
 namespace cwd::train {
 
+inline constexpr const char* kSweepSchema = "cwd-bench/sweep/1";
+
 struct SweepConfig {
   std::string preset = "quick";
   std::vector<std::string> methods;     ///< empty = the preset's
