@@ -54,6 +54,17 @@ void key_or(const nlohmann::json& j, const std::string& name, T& out, const T& f
   key(j, name, out);
 }
 
+/// `parse(text)` for the value read from key `name`; a parser's error (a bad enum value, say)
+/// becomes a JsonKeyError naming the key: "has a bad value (<parser's message>)".
+template <typename Parse>
+auto parsed_key(const std::string& name, Parse parse, const std::string& text) -> decltype(parse(text)) {
+  try {
+    return parse(text);
+  } catch (const std::exception& e) {
+    throw JsonKeyError(name, std::string("has a bad value (") + e.what() + ")");
+  }
+}
+
 /// The value at j[name] itself (any type); throws JsonKeyError when missing.
 inline const nlohmann::json& key_value(const nlohmann::json& j, const std::string& name) {
   const auto it = j.is_object() ? j.find(name) : j.end();

@@ -79,14 +79,20 @@ void require_file(const std::string& path) {
   }
 }
 
+// The IDX header's magic number: 0x00000803 for ubyte images, 0x00000801 for ubyte labels.
+void expect_magic(GzFile& file, uint32_t expected, const char* what) {
+  const uint32_t magic = file.read_u32();
+  if (magic != expected) {
+    file.corrupt(fmt::format("magic number 0x{:08x}, expected 0x{:08x} for IDX ubyte {}", magic,
+                             expected, what),
+                 0);
+  }
+}
+
 /// The images file: magic 0x00000803, count, rows, cols, then count × rows × cols bytes.
 void read_images(const std::string& path, ItemBank& bank) {
   GzFile file(path);
-  const uint32_t magic = file.read_u32();
-  if (magic != 0x00000803u) {
-    file.corrupt(
-        fmt::format("magic number 0x{:08x}, expected 0x00000803 for IDX ubyte images", magic), 0);
-  }
+  expect_magic(file, 0x00000803u, "images");
   const uint32_t count = file.read_u32();
   const uint32_t rows = file.read_u32();
   const uint32_t cols = file.read_u32();
@@ -103,11 +109,7 @@ void read_images(const std::string& path, ItemBank& bank) {
 /// The labels file: magic 0x00000801, count (must match the images), then count bytes 0..9.
 void read_labels(const std::string& path, const std::string& images_name, ItemBank& bank) {
   GzFile file(path);
-  const uint32_t magic = file.read_u32();
-  if (magic != 0x00000801u) {
-    file.corrupt(
-        fmt::format("magic number 0x{:08x}, expected 0x00000801 for IDX ubyte labels", magic), 0);
-  }
+  expect_magic(file, 0x00000801u, "labels");
   const uint32_t count = file.read_u32();
   if (count != bank.count) {
     file.corrupt(fmt::format("{} labels for {} images in {}", count, bank.count, images_name), 0);

@@ -2,7 +2,6 @@
 
 #include "losses/registry.h"
 #include "src/core/error.h"
-#include "src/core/json_io.h"
 #include "src/core/progress.h"
 #include "src/train/checkpoint.h"
 #include "src/train/network.h"

@@ -163,14 +163,6 @@ RunConfig config_from_preset(const std::string& preset_name, Role role) {
   return c;
 }
 
-std::string default_run_name(const RunConfig& c) {
-  std::string base = to_string(c.role);
-  if (!c.loss.empty()) base = c.loss + "-" + to_string(c.placement);
-  return fmt::format("{}-s{}", base, c.seed);
-}
-
-namespace {
-
 models::ResNetOptions resnet_options(const NetConfig& net) {
   return models::ResNetOptions()
       .depth(net.depth)
@@ -180,19 +172,16 @@ models::ResNetOptions resnet_options(const NetConfig& net) {
       .init(net.init);
 }
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw Error(message);
+std::string default_run_name(const RunConfig& c) {
+  std::string base = to_string(c.role);
+  if (!c.loss.empty()) base = c.loss + "-" + to_string(c.placement);
+  return fmt::format("{}-s{}", base, c.seed);
 }
 
-// A stored enum value through its parser; a bad value is reported against its key.
-template <typename Parse>
-auto parsed(const nlohmann::json&, const std::string& name, Parse parse, const std::string& text)
-    -> decltype(parse(text)) {
-  try {
-    return parse(text);
-  } catch (const Error& e) {
-    throw JsonKeyError(name, std::string("has a bad value (") + e.what() + ")");
-  }
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw Error(message);
 }
 
 }  // namespace
@@ -244,8 +233,8 @@ void from_json(const nlohmann::json& j, NetConfig& n) {
   // Records written before the init was configurable drew every conv kaiming-normal.
   key_or(j, "init", init, std::string("kaiming"));
   key_or(j, "init_weights", n.init_weights, std::string());
-  n.stem = parsed(j, "stem", models::parse_stem, stem);
-  n.init = parsed(j, "init", models::parse_init, init);
+  n.stem = parsed_key("stem", models::parse_stem, stem);
+  n.init = parsed_key("init", models::parse_init, init);
 }
 
 void to_json(nlohmann::json& j, const Schedule& s) {
@@ -311,9 +300,9 @@ void from_json(const nlohmann::json& j, RunConfig& c) {
   key(j, "teacher_id", c.teacher_id);
   key(j, "out_dir", c.out_dir);
   key(j, "name", c.name);
-  c.role = parsed(j, "role", parse_role, role);
-  c.eval_split = parsed(j, "eval_split", parse_eval_split, eval_split);
-  c.placement = parsed(j, "placement", parse_placement, placement);
+  c.role = parsed_key("role", parse_role, role);
+  c.eval_split = parsed_key("eval_split", parse_eval_split, eval_split);
+  c.placement = parsed_key("placement", parse_placement, placement);
 }
 
 std::string config_hash(const RunConfig& c) {

@@ -121,6 +121,9 @@ struct RunConfig {
 /// A RunConfig with the preset's defaults for `role`.
 RunConfig config_from_preset(const std::string& preset_name, Role role);
 
+/// The backbone options of a network configuration (weights files aside).
+models::ResNetOptions resnet_options(const NetConfig& net);
+
 /// Default run name: "teacher", "student" or "<loss>-<placement>", with "-s<seed>".
 std::string default_run_name(const RunConfig& config);
 

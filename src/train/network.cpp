@@ -9,22 +9,13 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 
 namespace cwd::train {
 
 namespace fs = std::filesystem;
 
 models::PSPNetOptions pspnet_options(const NetConfig& net, int64_t num_classes) {
-  models::ResNetOptions backbone;
-  backbone.depth(net.depth)
-      .width(net.width)
-      .stem(net.stem)
-      .output_stride(net.output_stride)
-      .init(net.init);
-  models::PSPNetOptions options(num_classes);
-  options.backbone(backbone);
-  return options;
+  return models::PSPNetOptions(num_classes).backbone(resnet_options(net));
 }
 
 models::PSPNet build_network(const NetConfig& net, int64_t num_classes) {

@@ -39,20 +39,28 @@ nlohmann::json map_shape_json(const std::optional<losses::MapShape>& m) {
   return {{"n", m->n}, {"c_student", m->c_student}, {"c_teacher", m->c_teacher}, {"h", m->h}, {"w", m->w}};
 }
 
-std::optional<losses::MapShape> map_shape_from(const nlohmann::json& j) {
-  const auto& m = key_value(j, "map_shape");
-  if (m.is_null()) return std::nullopt;
-  losses::MapShape shape;
+// Reads one block with its own reader, prefixing errors with the block's key.
+template <typename Read>
+auto block(const nlohmann::json& j, const std::string& name, Read read) -> decltype(read(j)) {
   try {
+    return read(key_value(j, name));
+  } catch (const JsonKeyError& e) {
+    if (e.path() == name) throw;
+    throw JsonKeyError(name + "." + e.path(), e.problem());
+  }
+}
+
+std::optional<losses::MapShape> map_shape_from(const nlohmann::json& j) {
+  if (key_value(j, "map_shape").is_null()) return std::nullopt;
+  return block(j, "map_shape", [](const nlohmann::json& m) {
+    losses::MapShape shape;
     key(m, "n", shape.n);
     key(m, "c_student", shape.c_student);
     key(m, "c_teacher", shape.c_teacher);
     key(m, "h", shape.h);
     key(m, "w", shape.w);
-  } catch (const JsonKeyError& e) {
-    throw JsonKeyError("map_shape." + e.path(), e.problem());
-  }
-  return shape;
+    return std::optional<losses::MapShape>(shape);
+  });
 }
 
 void header_to_json(nlohmann::json& j, const RecordHeader& h) {
@@ -188,10 +196,7 @@ LossRecord loss_from(const nlohmann::json& j) {
   key(j, "measured_iters", l.measured_iters);
   optional_key(j, "gflops", l.gflops);
   l.map_shape = map_shape_from(j);
-  if (placement != "logit" && placement != "feature") {
-    throw JsonKeyError("placement", "has a bad value ('" + placement + "', valid: feature, logit)");
-  }
-  l.placement = parse_placement(placement);
+  l.placement = parsed_key("placement", parse_placement, placement);
   return l;
 }
 
@@ -221,17 +226,6 @@ TrainInfo train_from(const nlohmann::json& j) {
   return t;
 }
 
-// Reads one block with its own reader, prefixing errors with the block's key.
-template <typename Read>
-auto block(const nlohmann::json& j, const std::string& name, Read read) -> decltype(read(j)) {
-  try {
-    return read(key_value(j, name));
-  } catch (const JsonKeyError& e) {
-    if (e.path() == name) throw;
-    throw JsonKeyError(name + "." + e.path(), e.problem());
-  }
-}
-
 }  // namespace
 
 void to_json(nlohmann::json& j, const RunRecord& r) {
@@ -258,19 +252,13 @@ void to_json(nlohmann::json& j, const RunRecord& r) {
   j["artifacts"] = {{"checkpoint", r.checkpoint}, {"weights", r.weights}};
 }
 
+// The schema is checked by run_record_from_json, before any key is read.
 void from_json(const nlohmann::json& j, RunRecord& r) {
-  std::string schema, role;
-  key(j, "schema", schema);
-  if (schema != kRunSchema) {
-    throw JsonKeyError("schema", fmt::format("is '{}', expected '{}'", schema, kRunSchema));
-  }
+  std::string role;
   header_from_json(j, r.header);
   key(j, "name", r.name);
   key(j, "role", role);
-  if (role != "teacher" && role != "student") {
-    throw JsonKeyError("role", "has a bad value ('" + role + "', valid: student, teacher)");
-  }
-  r.role = parse_role(role);
+  r.role = parsed_key("role", parse_role, role);
   key(j, "command_line", r.command_line);
   key(j, "config", r.config);
   key(j, "config_hash", r.config_hash);
@@ -283,7 +271,6 @@ void from_json(const nlohmann::json& j, RunRecord& r) {
     key(d, "num_classes", r.dataset.num_classes);
     key(d, "class_names", r.dataset.class_names);
     key(d, "ignore_index", r.dataset.ignore_index);
-    return 0;
   });
   key(j, "model", r.model);
   r.teacher = key_value(j, "teacher");
@@ -298,7 +285,6 @@ void from_json(const nlohmann::json& j, RunRecord& r) {
   block(j, "artifacts", [&](const nlohmann::json& a) {
     key(a, "checkpoint", r.checkpoint);
     key(a, "weights", r.weights);
-    return 0;
   });
 }
 

@@ -29,9 +29,6 @@ struct ToolInfo {
   std::string git_commit;
   /// This binary.
   static ToolInfo current();
-  bool operator==(const ToolInfo& o) const {
-    return name == o.name && version == o.version && git_commit == o.git_commit;
-  }
 };
 
 /// Where and when a record was written (shared by run and eval records).

@@ -136,8 +136,8 @@ TableRow make_row(const RowKey& key, const RowRuns& runs, double student_mean) {
   return row;
 }
 
-// Paper order first, then the other methods by key; placements in enum order within a method
-// ("logit" before "feature" is not the paper's, so sort by name: feature, logit).
+// Paper order first, then the other methods by key; within a method, feature before logit (by
+// name, as the table's columns).
 std::vector<RowKey> row_order(const std::map<RowKey, RowRuns>& rows) {
   std::vector<RowKey> keys;
   for (const auto& [k, runs] : rows) keys.push_back(k);
