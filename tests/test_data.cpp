@@ -3,14 +3,13 @@
 #include "src/core/error.h"
 #include "src/data/dataset.h"
 #include "src/data/idx.h"
+#include "src/data/image_io.h"
 #include "src/data/item_sprite.h"
 #include "src/data/loader.h"
 #include "tests/test_helpers.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -79,27 +78,41 @@ std::vector<uint8_t> read_idx_labels(const std::string& path) {
   return labels;
 }
 
-void write_png(const fs::path& path, const cv::Mat& mat) {
+/// Skips a test that reads or writes image files when the build has no OpenCV.
+#define SKIP_WITHOUT_OPENCV()          \
+  if (!cwd::data::detail::have_opencv()) \
+  GTEST_SKIP() << "this build has no OpenCV to read or write image files"
+
+/// Writes a uint8 H×W×3 RGB image or H×W label map as PNG (JPEG for a .jpg name).
+void write_png(const fs::path& path, const torch::Tensor& pixels) {
   fs::create_directories(path.parent_path());
-  ASSERT_TRUE(cv::imwrite(path.string(), mat)) << path;
+  const int channels = pixels.dim() == 3 ? 3 : 1;
+  ASSERT_TRUE(cwd::data::detail::write_png(pixels.contiguous().data_ptr<uint8_t>(),
+                                           static_cast<int>(pixels.size(0)),
+                                           static_cast<int>(pixels.size(1)), channels, path.string()))
+      << path;
 }
 
-cv::Mat label_mat(int rows, int cols, std::initializer_list<int> values) {
-  cv::Mat m(rows, cols, CV_8UC1);
+torch::Tensor label_image(int rows, int cols, std::initializer_list<int> values) {
+  torch::Tensor m = torch::empty({rows, cols}, torch::kUInt8);
+  uint8_t* p = m.data_ptr<uint8_t>();
   auto it = values.begin();
   for (int i = 0; i < rows * cols; ++i) {
-    m.at<uint8_t>(i / cols, i % cols) = static_cast<uint8_t>(*it);
+    p[i] = static_cast<uint8_t>(*it);
     if (++it == values.end()) it = values.begin();
   }
   return m;
 }
 
-cv::Mat colour_mat(int rows, int cols, int seed) {
-  cv::Mat m(rows, cols, CV_8UC3);
+/// RGB: red = 7·seed, green = y, blue = seed + x.
+torch::Tensor colour_image(int rows, int cols, int seed) {
+  torch::Tensor m = torch::empty({rows, cols, 3}, torch::kUInt8);
+  uint8_t* p = m.data_ptr<uint8_t>();
   for (int y = 0; y < rows; ++y) {
-    for (int x = 0; x < cols; ++x) {
-      m.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>(seed + x), static_cast<uint8_t>(y),
-                                        static_cast<uint8_t>(seed * 7));
+    for (int x = 0; x < cols; ++x, p += 3) {
+      p[0] = static_cast<uint8_t>(seed * 7);
+      p[1] = static_cast<uint8_t>(y);
+      p[2] = static_cast<uint8_t>(seed + x);
     }
   }
   return m;
@@ -421,6 +434,7 @@ TEST(Cityscapes, TrainIdMapping) {
 }
 
 TEST(Cityscapes, ReadsTheOfficialLayout) {
+  SKIP_WITHOUT_OPENCV();
   TempDir dir("cityscapes");
   const auto image = [&](const std::string& split, const std::string& city,
                          const std::string& stem) {
@@ -431,13 +445,13 @@ TEST(Cityscapes, ReadsTheOfficialLayout) {
     return dir / ("gtFine/" + split + "/" + city + "/" + stem + "_gtFine_labelIds.png");
   };
   // Two cities, written out of order; the dataset sorts them.
-  write_png(image("train", "zurich", "zurich_000000_000019"), colour_mat(4, 6, 1));
-  write_png(label("train", "zurich", "zurich_000000_000019"), label_mat(4, 6, {26}));
-  write_png(image("train", "aachen", "aachen_000000_000019"), colour_mat(4, 6, 2));
+  write_png(image("train", "zurich", "zurich_000000_000019"), colour_image(4, 6, 1));
+  write_png(label("train", "zurich", "zurich_000000_000019"), label_image(4, 6, {26}));
+  write_png(image("train", "aachen", "aachen_000000_000019"), colour_image(4, 6, 2));
   write_png(label("train", "aachen", "aachen_000000_000019"),
-            label_mat(4, 6, {0, 7, 8, 26, 33, 34, 255, 24}));
-  write_png(image("val", "lindau", "lindau_000000_000019"), colour_mat(4, 6, 3));
-  write_png(label("val", "lindau", "lindau_000000_000019"), label_mat(4, 6, {23}));
+            label_image(4, 6, {0, 7, 8, 26, 33, 34, 255, 24}));
+  write_png(image("val", "lindau", "lindau_000000_000019"), colour_image(4, 6, 3));
+  write_png(label("val", "lindau", "lindau_000000_000019"), label_image(4, 6, {23}));
   DataConfig config;
   config.name = "cityscapes";
   config.root = dir.str();
@@ -447,7 +461,7 @@ TEST(Cityscapes, ReadsTheOfficialLayout) {
   EXPECT_EQ(train->ignore_index(), 255);
   const RawSample s = train->get(0);  // aachen
   EXPECT_EQ(s.image.sizes(), (std::vector<int64_t>{4, 6, 3}));
-  // BGR on disk → RGB in memory: colour_mat(…, 2) has blue = 2 + x, red = 14.
+  // Channels keep their order through the file: colour_image(…, 2) has blue = 2 + x, red = 14.
   EXPECT_EQ(s.image[0][3][2].item<int>(), 5);
   EXPECT_EQ(s.image[0][3][0].item<int>(), 14);
   const std::vector<int> expected = {255, 0, 1, 13, 18, 255, 255, 11};
@@ -469,11 +483,11 @@ TEST(Cityscapes, ReadsTheOfficialLayout) {
 
   // The identity's content hash follows the file list.
   const auto hash_before = train->identity()["content_hash"];
-  write_png(image("train", "bremen", "bremen_000000_000019"), colour_mat(4, 6, 4));
+  write_png(image("train", "bremen", "bremen_000000_000019"), colour_image(4, 6, 4));
   std::string message = error_of([&] { cwd::data::make_dataset(config, Split::kTrain); });
   EXPECT_NE(message.find("bremen_000000_000019_leftImg8bit.png has no label"), std::string::npos)
       << message;
-  write_png(label("train", "bremen", "bremen_000000_000019"), label_mat(4, 6, {7}));
+  write_png(label("train", "bremen", "bremen_000000_000019"), label_image(4, 6, {7}));
   EXPECT_NE(cwd::data::make_dataset(config, Split::kTrain)->identity()["content_hash"],
             hash_before);
 
@@ -486,13 +500,14 @@ TEST(Cityscapes, ReadsTheOfficialLayout) {
 // ---- folder -----------------------------------------------------------------------------------
 
 TEST(Folder, PairsByNameAndByListFile) {
+  SKIP_WITHOUT_OPENCV();
   TempDir dir("folder");
-  write_png(dir / "images/train/b.jpg", colour_mat(5, 7, 1));
-  write_png(dir / "labels/train/b.png", label_mat(5, 7, {1}));
-  write_png(dir / "images/train/a.png", colour_mat(5, 7, 2));
-  write_png(dir / "labels/train/a.png", label_mat(5, 7, {0, 2, 255}));
-  write_png(dir / "images/val/c.png", colour_mat(3, 3, 3));
-  write_png(dir / "labels/val/c.png", label_mat(3, 3, {2}));
+  write_png(dir / "images/train/b.jpg", colour_image(5, 7, 1));
+  write_png(dir / "labels/train/b.png", label_image(5, 7, {1}));
+  write_png(dir / "images/train/a.png", colour_image(5, 7, 2));
+  write_png(dir / "labels/train/a.png", label_image(5, 7, {0, 2, 255}));
+  write_png(dir / "images/val/c.png", colour_image(3, 3, 3));
+  write_png(dir / "labels/val/c.png", label_image(3, 3, {2}));
   DataConfig config;
   config.name = "folder";
   config.root = dir.str();
@@ -530,15 +545,16 @@ TEST(Folder, PairsByNameAndByListFile) {
 }
 
 TEST(Folder, BadFilesGiveOneLineNamingThem) {
+  SKIP_WITHOUT_OPENCV();
   TempDir dir("badfiles");
-  write_png(dir / "images/train/a.png", colour_mat(32, 32, 1));
-  write_png(dir / "labels/train/a.png", label_mat(32, 32, {0, 1, 42}));
-  write_png(dir / "images/train/b.png", colour_mat(32, 32, 2));
-  write_png(dir / "labels/train/b.png", label_mat(32, 31, {0}));
-  write_png(dir / "images/train/c.png", colour_mat(64, 64, 3));
-  write_png(dir / "labels/train/c.png", label_mat(64, 64, {0}));
-  write_png(dir / "images/train/d.png", colour_mat(8, 8, 4));
-  write_png(dir / "labels/train/d.png", colour_mat(8, 8, 4));  // 3-channel label
+  write_png(dir / "images/train/a.png", colour_image(32, 32, 1));
+  write_png(dir / "labels/train/a.png", label_image(32, 32, {0, 1, 42}));
+  write_png(dir / "images/train/b.png", colour_image(32, 32, 2));
+  write_png(dir / "labels/train/b.png", label_image(32, 31, {0}));
+  write_png(dir / "images/train/c.png", colour_image(64, 64, 3));
+  write_png(dir / "labels/train/c.png", label_image(64, 64, {0}));
+  write_png(dir / "images/train/d.png", colour_image(8, 8, 4));
+  write_png(dir / "labels/train/d.png", colour_image(8, 8, 4));  // 3-channel label
   const fs::path truncated = dir / "images/train/c.png";
   fs::resize_file(truncated, fs::file_size(truncated) / 2);
   DataConfig config;
@@ -619,6 +635,29 @@ TEST(Augment, CropPadAndFlipAreReproducible) {
   }
   EXPECT_GT(flipped, 0);
   EXPECT_LT(flipped, 16);
+}
+
+// A build without OpenCV rescales with the plain resizers: labels exactly as OpenCV's, images
+// within one grey level.
+TEST(Augment, PlainResizersMatchOpenCv) {
+  SKIP_WITHOUT_OPENCV();
+  using cwd::data::detail::Pixels;
+  const torch::Tensor image = scenes(Split::kVal)->get(1).image.contiguous();
+  const torch::Tensor label = scenes(Split::kVal)->get(1).label.contiguous();
+  const int H = static_cast<int>(image.size(0)), W = static_cast<int>(image.size(1));
+  for (const auto& [h, w] : std::vector<std::pair<int, int>>{
+           {48, 96}, {80, 160}, {32, 64}, {128, 256}, {37, 141}, {71, 99}, {1, 3}, {200, 13}}) {
+    const Pixels<uint8_t> a = cwd::data::detail::resize_linear(image.data_ptr<uint8_t>(), H, W, 3, h, w);
+    const Pixels<uint8_t> b =
+        cwd::data::detail::resize_linear_plain(image.data_ptr<uint8_t>(), H, W, 3, h, w);
+    ASSERT_EQ(a.data.size(), b.data.size());
+    int worst = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, std::abs(a.data[i] - b.data[i]));
+    EXPECT_LE(worst, 1) << h << "x" << w;
+    EXPECT_EQ(cwd::data::detail::resize_nearest(label.data_ptr<uint8_t>(), H, W, 1, h, w).data,
+              cwd::data::detail::resize_nearest_plain(label.data_ptr<uint8_t>(), H, W, 1, h, w).data)
+        << h << "x" << w;
+  }
 }
 
 TEST(Augment, EvalSampleIsTheWholeNormalisedImage) {
@@ -733,13 +772,13 @@ TEST(TrainStream, WorkerErrorsReachTheConsumerAndEarlyStopJoins) {
 // ---- preview ----------------------------------------------------------------------------------
 
 TEST(Preview, WritesAGridPng) {
+  SKIP_WITHOUT_OPENCV();
   TempDir dir("preview");
   const std::string path = dir / "preview.png";
   cwd::data::write_preview(*scenes(Split::kVal), 4, path);
-  const cv::Mat grid = cv::imread(path);
-  ASSERT_FALSE(grid.empty());
-  EXPECT_GT(grid.cols, 4 * 128);
-  EXPECT_GT(grid.rows, 2 * 64);
+  const torch::Tensor grid = cwd::data::detail::read_rgb(path);
+  EXPECT_GT(grid.size(1), 4 * 128);
+  EXPECT_GT(grid.size(0), 2 * 64);
   EXPECT_NE(error_of([&] {
               cwd::data::write_preview(*scenes(Split::kVal), 4, "/nonexistent/x.png");
             }).find("/nonexistent/x.png"),
@@ -750,6 +789,7 @@ namespace {
 
 // An export read back as a folder dataset gives the same pixels and labels.
 TEST(Export, FolderDatasetReadsBackPixelForPixel) {
+  SKIP_WITHOUT_OPENCV();
   TempDir dir("export");
   const std::string out = dir / "scenes";
   const auto meta = cwd::data::export_folder({{"val", scenes(Split::kVal)}}, out);
@@ -777,3 +817,31 @@ TEST(Export, FolderDatasetReadsBackPixelForPixel) {
 }
 
 }  // namespace
+
+// ---- a build without OpenCV -------------------------------------------------------------------
+
+TEST(NoOpenCv, ImageFilesStopWithOneLineNamingTheFix) {
+  if (cwd::data::detail::have_opencv()) GTEST_SKIP() << "this build has OpenCV";
+  TempDir dir("noopencv");
+  fs::create_directories(dir / "images/train");
+  fs::create_directories(dir / "labels/train");
+  std::ofstream(dir / "images/train/a.png") << "not read";
+  std::ofstream(dir / "labels/train/a.png") << "not read";
+  DataConfig folder;
+  folder.name = "folder";
+  folder.root = dir.str();
+  folder.num_classes = 3;
+  const std::string fix = "this build of cwd-bench has no OpenCV to read or write image files";
+  const std::string message = error_of([&] { cwd::data::make_dataset(folder, Split::kTrain); });
+  EXPECT_EQ(message.rfind("dataset 'folder': " + fix, 0), 0u) << message;
+  EXPECT_NE(message.find("install libopencv-dev"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  EXPECT_EQ(error_of([&] { cwd::data::write_preview(*scenes(Split::kVal), 4, dir / "p.png"); })
+                .rfind("data preview: " + fix, 0),
+            0u);
+  EXPECT_EQ(error_of([&] { cwd::data::export_folder({{"val", scenes(Split::kVal)}}, dir / "out"); })
+                .rfind("data export: " + fix, 0),
+            0u);
+  EXPECT_FALSE(fs::exists(dir / "p.png"));
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}

@@ -4,10 +4,9 @@
 #include "src/core/error.h"
 #include "src/core/json_io.h"
 #include "src/data/dataset.h"
+#include "src/data/image_io.h"
 
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <unistd.h>
@@ -18,14 +17,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_png(const cv::Mat& mat, const fs::path& path) {
-  bool ok = false;
-  try {
-    ok = cv::imwrite(path.string(), mat);
-  } catch (const cv::Exception&) {
-    ok = false;
+/// A uint8 H×W×3 RGB image or H×W label map as PNG.
+void write_png(const torch::Tensor& pixels, const fs::path& path) {
+  const torch::Tensor t = pixels.contiguous();
+  const int rows = static_cast<int>(t.size(0)), cols = static_cast<int>(t.size(1));
+  const int channels = t.dim() == 3 ? static_cast<int>(t.size(2)) : 1;
+  if (!detail::write_png(t.data_ptr<uint8_t>(), rows, cols, channels, path.string())) {
+    throw Error(fmt::format("data export: cannot write '{}'; check free space and permissions",
+                            path.string()));
   }
-  if (!ok) throw Error(fmt::format("data export: cannot write '{}'; check free space and permissions", path.string()));
 }
 
 }  // namespace
@@ -37,6 +37,7 @@ nlohmann::json export_folder(const std::vector<ExportSplit>& splits, const std::
   if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
     throw Error(fmt::format("data export: '{}' already exists; choose a new --out or remove it", out_dir));
   }
+  detail::require_opencv("data export");
   // Everything is written into a sibling temporary folder, renamed into place at the end: an
   // interrupted export leaves no half-written dataset behind.
   const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
@@ -57,14 +58,9 @@ nlohmann::json export_folder(const std::vector<ExportSplit>& splits, const std::
       const int digits = std::max<int>(5, static_cast<int>(std::to_string(n).size()));
       for (int64_t i = 0; i < n; ++i) {
         const RawSample s = d.get(i);
-        const torch::Tensor image = s.image.contiguous();
-        const torch::Tensor label = s.label.contiguous();
-        const int h = static_cast<int>(image.size(0)), w = static_cast<int>(image.size(1));
-        cv::Mat rgb(h, w, CV_8UC3, image.data_ptr<uint8_t>()), bgr;
-        cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
         const std::string stem = fmt::format("{:0{}d}", i, digits);
-        write_png(bgr, image_dir / (stem + ".png"));
-        write_png(cv::Mat(h, w, CV_8UC1, label.data_ptr<uint8_t>()), label_dir / (stem + ".png"));
+        write_png(s.image, image_dir / (stem + ".png"));
+        write_png(s.label, label_dir / (stem + ".png"));
       }
       meta["splits"][split.name] = {{"size", n}, {"source", d.identity()}};
     }

@@ -3,12 +3,10 @@
 #include "src/data/file_dataset.h"
 
 #include "src/core/error.h"
+#include "src/data/image_io.h"
 #include "src/data/split.h"
 
 #include <fmt/format.h>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <system_error>
@@ -48,48 +46,30 @@ RawSample read_pair(const FilePair& pair, const LabelMapping& mapping, int64_t n
                       path));
     }
   }
-  cv::Mat bgr = cv::imread(pair.image, cv::IMREAD_COLOR);
-  if (bgr.empty()) {
-    throw Error(fmt::format("cannot read image '{}' (unreadable or truncated file)", pair.image));
-  }
-  cv::Mat label = cv::imread(pair.label, cv::IMREAD_UNCHANGED);
-  if (label.empty()) {
-    throw Error(fmt::format("cannot read image '{}' (unreadable or truncated file)", pair.label));
-  }
-  if (label.channels() != 1 || (label.depth() != CV_8U && label.depth() != CV_16U)) {
-    throw Error(fmt::format(
-        "label '{}' has {} channel(s) of depth {}, expected one 8-bit or 16-bit channel; save "
-        "labels as single-channel PNGs of class ids",
-        pair.label, label.channels(), cv::depthToString(label.depth())));
-  }
-  if (label.rows != bgr.rows || label.cols != bgr.cols) {
+  RawSample sample;
+  sample.image = read_rgb(pair.image);
+  const Pixels<uint16_t> label = read_label_values(pair.label);
+  const int64_t H = sample.image.size(0), W = sample.image.size(1);
+  if (label.rows != H || label.cols != W) {
     throw Error(fmt::format(
         "image '{}' is {}x{} (WxH) but its label '{}' is {}x{}; they must have the same size",
-        pair.image, bgr.cols, bgr.rows, pair.label, label.cols, label.rows));
+        pair.image, W, H, pair.label, label.cols, label.rows));
   }
-  const int64_t H = bgr.rows, W = bgr.cols;
-  RawSample sample;
-  sample.image = torch::empty({H, W, 3}, torch::kUInt8);
-  cv::Mat rgb(bgr.rows, bgr.cols, CV_8UC3, sample.image.data_ptr<uint8_t>());
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-
   sample.label = torch::empty({H, W}, torch::kUInt8);
   uint8_t* out = sample.label.data_ptr<uint8_t>();
   const auto& lut = mapping.lut;
-  for (int y = 0; y < label.rows; ++y) {
-    for (int x = 0; x < label.cols; ++x) {
-      const int value = label.depth() == CV_8U ? label.at<uint8_t>(y, x) : label.at<uint16_t>(y, x);
-      int mapped = value;
-      if (!lut.empty()) {
-        mapped = static_cast<size_t>(value) < lut.size() ? lut[static_cast<size_t>(value)] : 255;
-      }
-      if (mapped >= num_classes && mapped != ignore_index) {
-        throw Error(fmt::format(
-            "label '{}' has value {}, but there are {} classes (0..{}) and the ignore index is {}",
-            pair.label, mapped, num_classes, num_classes - 1, ignore_index));
-      }
-      out[y * W + x] = static_cast<uint8_t>(mapped);
+  for (size_t i = 0; i < label.data.size(); ++i) {
+    const int value = label.data[i];
+    int mapped = value;
+    if (!lut.empty()) {
+      mapped = static_cast<size_t>(value) < lut.size() ? lut[static_cast<size_t>(value)] : 255;
     }
+    if (mapped >= num_classes && mapped != ignore_index) {
+      throw Error(fmt::format(
+          "label '{}' has value {}, but there are {} classes (0..{}) and the ignore index is {}",
+          pair.label, mapped, num_classes, num_classes - 1, ignore_index));
+    }
+    out[i] = static_cast<uint8_t>(mapped);
   }
   return sample;
 }
@@ -133,6 +113,7 @@ class FileDataset final : public SegDataset {
 }  // namespace
 
 std::shared_ptr<const SegDataset> make_file_dataset(FileDatasetSpec spec) {
+  require_opencv(fmt::format("dataset '{}'", spec.name));  // before training starts, not at get()
   return std::make_shared<FileDataset>(std::move(spec));
 }
 

@@ -1,16 +1,16 @@
 // Augmentation and the deterministic, prefetching training stream.
 //
-// Per-sample work runs on cv::Mat / raw buffers and writes straight into preallocated tensors: no
-// libtorch op runs on a loader thread, so no loader thread starts an intra-op (OpenMP) pool.
+// Per-sample work runs on raw buffers (resized by image_io.h) and writes straight into
+// preallocated tensors: no libtorch op runs on a loader thread, so no loader thread starts an
+// intra-op (OpenMP) pool.
 
 #include "src/data/loader.h"
 
 #include "src/core/error.h"
+#include "src/data/image_io.h"
 #include "src/data/internal.h"
 
 #include <fmt/format.h>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -77,20 +77,22 @@ void augment_into(const RawSample& sample, const AugmentConfig& config, int64_t 
   const int x0 = static_cast<int>(rng.below(std::max(0, sw - cw) + 1));
   const bool flip = rng.chance(0.5) && config.flip;
 
-  cv::Mat src_image(H, W, CV_8UC3, const_cast<uint8_t*>(image.data_ptr<uint8_t>()));
-  cv::Mat src_label(H, W, CV_8UC1, const_cast<uint8_t*>(label.data_ptr<uint8_t>()));
-  cv::Mat scaled_image = src_image, scaled_label = src_label;
+  const uint8_t* image_pixels = image.data_ptr<uint8_t>();
+  const uint8_t* label_pixels = label.data_ptr<uint8_t>();
+  detail::Pixels<uint8_t> scaled_image, scaled_label;
   if (sh != H || sw != W) {
-    cv::resize(src_image, scaled_image, cv::Size(sw, sh), 0, 0, cv::INTER_LINEAR);
-    cv::resize(src_label, scaled_label, cv::Size(sw, sh), 0, 0, cv::INTER_NEAREST_EXACT);
+    scaled_image = detail::resize_linear(image_pixels, H, W, 3, sh, sw);
+    scaled_label = detail::resize_nearest(label_pixels, H, W, 1, sh, sw);
+    image_pixels = scaled_image.data.data();
+    label_pixels = scaled_label.data.data();
   }
   const int64_t plane = static_cast<int64_t>(ch) * cw;
   std::fill(image_out, image_out + 3 * plane, 0.f);  // normalised 0 = the ImageNet mean colour
   std::fill(label_out, label_out + plane, ignore_index);
   const int rows = std::min(ch, sh - y0), cols = std::min(cw, sw - x0);
   for (int y = 0; y < rows; ++y) {
-    const uint8_t* irow = scaled_image.ptr<uint8_t>(y0 + y) + 3 * x0;
-    const uint8_t* lrow = scaled_label.ptr<uint8_t>(y0 + y) + x0;
+    const uint8_t* irow = image_pixels + (static_cast<int64_t>(y0 + y) * sw + x0) * 3;
+    const uint8_t* lrow = label_pixels + static_cast<int64_t>(y0 + y) * sw + x0;
     for (int x = 0; x < cols; ++x) {
       const int ox = flip ? cw - 1 - x : x;
       const int64_t offset = static_cast<int64_t>(y) * cw + ox;
@@ -245,7 +247,7 @@ TrainStream::TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfi
   if (start_iteration < 0) {
     throw Error(fmt::format("start iteration is {}; it must be >= 0", start_iteration));
   }
-  cv::setNumThreads(0);  // OpenCV runs sequentially inside each loader thread
+  detail::sequential_image_ops();  // each loader thread resizes sequentially
   State& s = *state_;
   s.dataset = std::move(dataset);
   s.config = config;
