@@ -1,6 +1,7 @@
 #include "losses/bench.h"
 
 #include "losses/registry.h"
+#include "src/core/blas.h"
 #include "src/core/error.h"
 #include "src/core/memory.h"
 #include "src/core/threads.h"
@@ -135,6 +136,7 @@ nlohmann::json bench_report(const BenchOptions& options, const std::vector<Bench
   return {{"tool", "cwd-bench bench-losses"},
           {"implementation", "C++ (libtorch)"},
           {"libtorch", TORCH_VERSION},
+          {"blas", loaded_blas()},
           {"device", resolve_device(options.device).str()},
           {"cpu", cpu_model()},
           {"hardware_threads", std::thread::hardware_concurrency()},

@@ -54,7 +54,8 @@ struct BenchRecord {
 std::vector<BenchRecord> bench_losses(const BenchOptions& options,
                                       const std::function<void(const std::string&)>& progress = {});
 
-/// The JSON report: machine, threads, libtorch version, the options and one row per record.
+/// The JSON report: machine, threads, libtorch version and BLAS, the options and one row per
+/// record.
 nlohmann::json bench_report(const BenchOptions& options, const std::vector<BenchRecord>& records);
 
 }  // namespace cwd::losses

@@ -128,6 +128,45 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def blas_kind(path):
+    """The BLAS library's kind from its resolved path, as src/core/blas.cpp classifies it."""
+    def kind_of_name(name):
+        if "openblas" in name:
+            return "openblas"
+        if name.startswith("libmkl") or name == "mkl":
+            return "mkl"
+        if "blis" in name:
+            return "blis"
+        if "atlas" in name:
+            return "atlas"
+        return ""
+    kind = kind_of_name(os.path.basename(path))
+    if kind:
+        return kind
+    folder = os.path.basename(os.path.dirname(path))
+    return kind_of_name(folder) or ("reference" if folder == "blas" else "unknown")
+
+
+def loaded_blas():
+    """{kind, path} of the BLAS library torch calls, from the files mapped into this process
+    (the C++ side walks the same list with dl_iterate_phdr)."""
+    paths = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split(maxsplit=5)
+            path = fields[5].strip() if len(fields) == 6 else ""
+            name = os.path.basename(path)
+            if path.startswith("/") and path not in paths and (
+                    "libblas.so" in name or name.startswith(("libopenblas", "libmkl_", "libblis",
+                                                             "libsatlas", "libtatlas"))):
+                paths.append(path)
+    if not paths:  # statically linked into torch (official wheels: MKL), or none at all
+        return {"kind": "mkl" if torch.backends.mkl.is_available() else "builtin", "path": ""}
+    chosen = next((p for p in paths if "libblas.so" in os.path.basename(p)), paths[0])
+    resolved = os.path.realpath(chosen)
+    return {"kind": blas_kind(resolved), "path": resolved}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -189,7 +228,8 @@ def main():
                   f"{peak / 2 ** 20:10.2f} MiB  value {row['value']:.6g}", flush=True)
 
     report = {"tool": "scripts/bench_losses_py.py", "implementation": "Python (straightforward)",
-              "torch": torch.__version__, "device": "cpu", "cpu": cpu_model(),
+              "torch": torch.__version__, "blas": loaded_blas(), "device": "cpu",
+              "cpu": cpu_model(),
               "hardware_threads": os.cpu_count(), "threads": torch.get_num_threads(),
               "memory_method": "legacy autograd profiler memory events, peak of running sum",
               "timing": "perf_counter around forward + backward, median of timed runs",

@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build}"
 
-PACKAGES=(build-essential cmake ccache libtorch-dev libcli11-dev nlohmann-json3-dev libfmt-dev
-          libopencv-dev zlib1g-dev googletest libgtest-dev dataset-fashion-mnist)
+# libopenblas0-pthread takes over the libblas.so.3 that Debian's libtorch calls (through
+# update-alternatives): the reference BLAS it replaces is ~30x slower (docs/blas.md).
+PACKAGES=(build-essential cmake ccache libtorch-dev libopenblas0-pthread libcli11-dev
+          nlohmann-json3-dev libfmt-dev libopencv-dev zlib1g-dev googletest libgtest-dev
+          dataset-fashion-mnist)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
-// cwd-bench info: parameter counts and FLOPs of a PSPNet configuration.
+// cwd-bench info: parameter counts and FLOPs of a PSPNet configuration, and the BLAS libtorch uses.
 
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
+#include "src/core/blas.h"
 #include "src/train/network.h"
 
 #include <fmt/format.h>
@@ -38,6 +39,7 @@ void run_info(const InfoArgs& a) {
     j["output_stride"] = a.output_stride;
     j["num_classes"] = a.classes;
     j["feature_channels"] = model->feature_channels();
+    j["blas"] = loaded_blas();
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -48,6 +50,12 @@ void run_info(const InfoArgs& a) {
   fmt::print("  total params     {:>12}\n", stats.params);
   fmt::print("  feature channels {:>12}\n", model->feature_channels());
   fmt::print("  GFLOPs           {:>12.3f}  (inference at 1x3x{}x{})\n", stats.gflops, h, w);
+  // This machine's BLAS sets the speed of every convolution (docs/blas.md).
+  const BlasInfo& blas = loaded_blas();
+  const std::string where = !blas.path.empty()     ? blas.path
+                            : blas.kind == "mkl" ? "linked into libtorch"
+                                                 : "no BLAS library loaded";
+  fmt::print("  BLAS             {:>12}  ({})\n", blas.kind, where);
 }
 
 }  // namespace

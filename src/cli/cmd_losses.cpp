@@ -4,6 +4,7 @@
 #include "losses/bench.h"
 #include "losses/registry.h"
 #include "src/cli/commands.h"
+#include "src/core/blas.h"
 #include "src/core/error.h"
 #include "src/core/json_io.h"
 
@@ -72,10 +73,11 @@ void run_bench_losses(BenchLossesArgs args) {
   }
   for (const auto& item : per_key.items()) losses::create(item.key(), item.value());  // validate
   args.options.options = per_key;
-  std::cerr << fmt::format("bench-losses: N={} H={} W={} C={} on {}, {} thread(s) requested\n",
+  std::cerr << fmt::format("bench-losses: N={} H={} W={} C={} on {}, {} thread(s) requested, "
+                           "BLAS {}\n",
                            args.options.n, args.options.h, args.options.w,
                            fmt::join(args.options.channels, ","), args.options.device,
-                           args.options.threads);
+                           args.options.threads, loaded_blas().kind);
   auto records = losses::bench_losses(
       args.options, [](const std::string& line) { std::cerr << "  " << line << "\n"; });
   write_json_atomic(args.out, losses::bench_report(args.options, records));
