@@ -307,7 +307,7 @@ TEST(Table, MeanStdGainAndOrder) {
     cwd::train::build_table(records);
     FAIL();
   } catch (const cwd::Error& e) {
-    EXPECT_STREQ(e.what(), "the run records hold no teacher (role 'teacher'); the table needs one");
+    EXPECT_STREQ(e.what(), "the run records hold no teacher (role 'teacher'); the table needs one: copy the teacher's record (and its weights/ folder) into the folder");
   }
 }
 

@@ -5,6 +5,7 @@
 #include "src/cli/common.h"
 #include "src/core/error.h"
 #include "src/train/compare.h"
+#include "src/train/jobs.h"
 #include "src/train/table.h"
 
 #include <fmt/format.h>
@@ -29,6 +30,7 @@ struct CompareArgs {
   int64_t iters = 0;
   DataArgs data;
   RuntimeArgs runtime;
+  ExecArgs exec;
 };
 
 void run_compare(const CompareArgs& a, const CliContext& context) {
@@ -47,7 +49,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   cc.out_dir = a.out;
   cc.teacher = a.teacher;
   cc.latex = a.latex;
-  cc.command_line = context.command_line;
+  cc.exec = exec_options(a.exec, context.command_line);
   for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, cc.loss_options);
   const DataArgs data = a.data;
   const RuntimeArgs runtime = a.runtime;
@@ -83,7 +85,20 @@ void add_compare(CLI::App& app, const CliContext& context) {
   sub->add_flag("--latex", args->latex, "also write table.tex");
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
+  add_exec_options(sub, args->exec);
   sub->callback([args, &context]() { run_compare(*args, context); });
+}
+
+void add_unit(CLI::App& app) {
+  auto file = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("unit", "train one unit of a comparison (started by compare/sweep --jobs N)");
+  sub->group("");  // internal: not listed in --help
+  sub->add_option("file", *file, "unit file written by compare --jobs")->required()->check(CLI::ExistingFile);
+  sub->callback([file]() {
+    std::string command_line;
+    const auto unit = train::read_unit_file(*file, command_line);
+    train::run_unit(unit, command_line);
+  });
 }
 
 }  // namespace cwd::cli

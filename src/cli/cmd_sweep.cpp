@@ -26,6 +26,7 @@ struct SweepArgs {
   std::string from;
   DataArgs data;
   RuntimeArgs runtime;
+  ExecArgs exec;
 };
 
 /// "1/3,1,3" → {0.333.., 1, 3}: numbers or fractions, each positive.
@@ -68,7 +69,7 @@ void run_sweep_command(const SweepArgs& a, const CliContext& context) {
   sc.factors = parse_factors(a.factors);
   sc.out_dir = a.out;
   sc.teacher = a.teacher;
-  sc.command_line = context.command_line;
+  sc.exec = exec_options(a.exec, context.command_line);
   DataArgs data = a.data;
   if (data.holdout >= 0) sc.holdout = data.holdout;
   data.holdout = -1;  // the sweep sets the students' holdout itself
@@ -100,6 +101,7 @@ void add_sweep(CLI::App& app, const CliContext& context) {
       ->check(CLI::ExistingDirectory);
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
+  add_exec_options(sub, args->exec);
   sub->callback([args, &context]() { run_sweep_command(*args, context); });
 }
 

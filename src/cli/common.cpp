@@ -2,10 +2,12 @@
 
 #include "losses/registry.h"
 #include "src/core/error.h"
+#include "src/train/units.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 namespace cwd::cli {
@@ -132,6 +134,32 @@ void add_runtime_options(CLI::App* app, RuntimeArgs& a) {
   app->add_option("--device", a.device, "auto = cuda when available")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->group("Runtime");
   app->add_option("--workers", a.workers, "data-loading threads")->check(CLI::Range(1, 64))->group("Runtime");
+}
+
+void add_exec_options(CLI::App* app, ExecArgs& a) {
+  app->add_option("--jobs", a.jobs,
+                  "units (the teacher, then one cohort of students per seed) trained at once, each in its "
+                  "own process with --threads / jobs threads")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group("Runtime");
+  app->add_option("--max-memory", a.max_memory,
+                  "memory budget of one cohort, e.g. 8G; a cohort estimated above it is split "
+                  "(default: 3/4 of RAM on CPU, none on CUDA; 0 = none)")
+      ->group("Runtime");
+  app->add_flag("--no-cohorts", a.no_cohorts,
+                "train every student as its own run with its own teacher pass (same records, slower; "
+                "for measuring what cohorts save)")
+      ->group("Runtime");
+}
+
+train::ExecOptions exec_options(const ExecArgs& a, const std::string& command_line) {
+  train::ExecOptions e;
+  e.command_line = command_line;
+  e.jobs = a.jobs;
+  e.cohorts = !a.no_cohorts;
+  if (!a.max_memory.empty()) e.max_memory = train::parse_memory_size(a.max_memory);
+  std::error_code ec;
+  e.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return e;
 }
 
 void apply(const DataArgs& a, data::DataConfig& d) {

@@ -2,6 +2,7 @@
 // Flags shared by train, eval and compare: data, model, schedule, runtime. Each flag overrides
 // one field of the preset; unset flags leave the preset's value.
 
+#include "src/train/compare.h"
 #include "src/train/config.h"
 
 #include <CLI/CLI.hpp>
@@ -36,7 +37,15 @@ struct RuntimeArgs {
   int workers = 2;
 };
 
+/// How compare and sweep execute their runs.
+struct ExecArgs {
+  int jobs = 1;
+  std::string max_memory;  ///< "" = the default budget
+  bool no_cohorts = false;
+};
+
 void add_data_options(CLI::App* app, DataArgs& args);
+void add_exec_options(CLI::App* app, ExecArgs& args);
 void add_schedule_options(CLI::App* app, ScheduleArgs& args);
 void add_net_options(CLI::App* app, NetArgs& args);
 void add_runtime_options(CLI::App* app, RuntimeArgs& args);
@@ -45,6 +54,9 @@ void apply(const DataArgs& args, data::DataConfig& data);
 void apply(const ScheduleArgs& args, train::RunConfig& config);
 void apply(const NetArgs& args, train::NetConfig& net);
 void apply(const RuntimeArgs& args, train::RunConfig& config);
+
+/// --jobs/--max-memory and the running binary (for child units) as ExecOptions.
+train::ExecOptions exec_options(const ExecArgs& args, const std::string& command_line);
 
 /// The command line as one string (for run records).
 std::string command_line(int argc, const char* const* argv);

@@ -2,6 +2,7 @@
 
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
+#include "src/core/blas.h"
 #include "src/core/memory.h"
 #include "src/core/version.h"
 
@@ -22,11 +23,22 @@ int main(int argc, char** argv) {
   cwd::cli::add_train(app, context);
   cwd::cli::add_eval(app, context);
   cwd::cli::add_compare(app, context);
+  cwd::cli::add_unit(app);
   cwd::cli::add_sweep(app, context);
   cwd::cli::add_info(app, context);
   cwd::cli::add_losses(app);
   cwd::cli::add_bench_losses(app);
+  cwd::cli::add_bench_step(app);
   cwd::cli::add_data(app, context);
+  // After parsing (so not for --help/--version), before the command runs: the reference BLAS
+  // makes training and benchmarks ~30x slower. Commands that only list or describe stay quiet, as
+  // their output may be parsed.
+  app.parse_complete_callback([&app] {
+    for (const char* quiet : {"info", "losses", "data"}) {
+      if (app.got_subcommand(quiet)) return;
+    }
+    cwd::warn_if_reference_blas();
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

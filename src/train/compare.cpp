@@ -4,6 +4,7 @@
 #include "src/core/error.h"
 #include "src/core/progress.h"
 #include "src/train/checkpoint.h"
+#include "src/train/jobs.h"
 #include "src/train/network.h"
 #include "src/train/record.h"
 #include "src/train/table.h"
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 namespace cwd::train {
 
@@ -93,30 +95,84 @@ bool reusable(const RunPlan& plan, const std::string& label) {
 
 }  // namespace
 
-void execute_runs(const std::vector<PlannedRun>& runs, const std::string& command_line) {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string describe(const PlannedRun& run) {
+  const RunConfig& c = run.config;
+  return run.kind == "distill" ? fmt::format("distilling with {} on the {} map", c.loss, to_string(c.placement))
+                               : "training the " + run.kind;
+}
+
+// --jobs N divides the threads: each unit gets threads / N (at least one).
+int threads_per_unit(int threads, int jobs) {
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, threads / std::max(1, jobs));
+}
+
+}  // namespace
+
+void execute_runs(std::vector<PlannedRun> runs, const ExecOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  if (options.jobs < 1) throw Error(fmt::format("--jobs is {}; use 1 or more", options.jobs));
+  for (auto& r : runs) {
+    if (options.jobs > 1) r.config.threads = threads_per_unit(r.config.threads, options.jobs);
+  }
+  // Teachers first, one at a time: the students' plans name their teacher's identity.
   const size_t total = runs.size();
   for (size_t i = 0; i < total; ++i) {
-    // Resolved here, not when planned: the teacher's identity is known once it is trained.
+    if (runs[i].kind != "teacher") continue;
     const RunPlan plan = resolve_plan(runs[i].config);
-    const RunConfig& c = plan.config;
-    const std::string label = fmt::format("[{}/{} {}]", i + 1, total, c.name);
+    const std::string label = fmt::format("[{}/{} {}]", i + 1, total, plan.config.name);
     if (reusable(plan, label)) continue;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print(stderr, "{} {} ({} elapsed)\n", label,
-               runs[i].kind == "distill"
-                   ? fmt::format("distilling with {} on the {} map", c.loss, to_string(c.placement))
-                   : "training the " + runs[i].kind,
-               format_duration(elapsed));
-    train_run(c, {command_line, label});
+    fmt::print(stderr, "{} {} ({} elapsed)\n", label, describe(runs[i]), format_duration(seconds_since(start)));
+    run_units({Unit{{{plan.config, label}}, label, std::nullopt}},
+              {options.jobs, options.exe, plan.config.out_dir, options.command_line});
   }
+  std::vector<CohortRun> students;
+  for (size_t i = 0; i < total; ++i) {
+    if (runs[i].kind == "teacher") continue;
+    const RunPlan plan = resolve_plan(runs[i].config);
+    const std::string label = fmt::format("[{}/{} {}]", i + 1, total, plan.config.name);
+    if (reusable(plan, label)) continue;
+    students.push_back({plan.config, label});
+  }
+  if (students.empty()) return;
+  const int64_t budget = options.max_memory >= 0 ? options.max_memory
+                                                 : default_memory_budget(students.front().config.device);
+  std::vector<Unit> units;
+  if (options.cohorts) {
+    units = cohort_units(students, budget);
+  } else {
+    for (const auto& r : students) units.push_back(Unit{{r}, r.label, std::nullopt});
+  }
+  for (const auto& u : units) {
+    std::vector<std::string> names;
+    for (const auto& r : u.runs) names.push_back(r.config.name);
+    if (u.estimated_bytes) {
+      fmt::print(stderr, "{} {} (estimated peak {:.0f} MiB)\n", u.label, fmt::join(names, ", "),
+                 *u.estimated_bytes / 1048576.0);
+    }
+  }
+  fmt::print(stderr, "training {} student{} in {} unit{}, {} at a time ({} elapsed)\n", students.size(),
+             students.size() == 1 ? "" : "s", units.size(), units.size() == 1 ? "" : "s",
+             std::min<size_t>(options.jobs, units.size()), format_duration(seconds_since(start)));
+  run_units(units, {options.jobs, options.exe, students.front().config.out_dir, options.command_line});
 }
 
 Table run_comparison(const CompareConfig& cc) {
   const auto runs = plan_comparison(cc);
-  execute_runs(runs, cc.command_line);
+  execute_runs(runs, cc.exec);
   const std::string out = runs.front().config.out_dir;
-  auto table = build_table(read_run_records(out));
+  auto records = read_run_records(out);
+  // A teacher given with --teacher from elsewhere still heads the table.
+  const bool has_teacher = std::any_of(records.begin(), records.end(),
+                                       [](const RunRecord& r) { return r.role == Role::kTeacher; });
+  if (!has_teacher && fs::path(cc.teacher).extension() == ".json") records.push_back(read_run_record(cc.teacher));
+  auto table = build_table(records);
   write_tables(table, out, cc.latex);
   fmt::print(stderr, "wrote {}/table.json, table.md, table.csv{}\n", out, cc.latex ? ", table.tex" : "");
   return table;

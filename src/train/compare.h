@@ -14,6 +14,20 @@
 
 namespace cwd::train {
 
+/// How planned runs are executed (compare and sweep).
+struct ExecOptions {
+  std::string command_line;  ///< recorded in the records
+  /// Units (the teacher, then each cohort) at once; > 1 runs them in child processes of `exe`
+  /// and gives each threads / jobs threads.
+  int jobs = 1;
+  std::string exe;
+  /// Memory budget of one cohort in bytes: -1 = default_memory_budget(device), 0 = none.
+  int64_t max_memory = -1;
+  /// false: every student is its own unit and runs its own teacher pass (for measuring what
+  /// cohorts save; the records are the same either way).
+  bool cohorts = true;
+};
+
 struct CompareConfig {
   std::string preset = "quick";
   int64_t seeds = 0;                    ///< 0 = the preset's
@@ -27,7 +41,7 @@ struct CompareConfig {
   Adjust adjust_all;
   /// Applied to student runs only, after adjust_all (schedule/model overrides).
   Adjust adjust_student;
-  std::string command_line;
+  ExecOptions exec;
 };
 
 /// One planned run.
@@ -45,9 +59,11 @@ std::vector<Placement> parse_placements(const std::vector<std::string>& names);
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
 
-/// Runs the planned runs in order. A run whose record (DIR/<name>.json) has the same
-/// configuration hash is reused, not redone; an unfinished run continues from its checkpoint.
-void execute_runs(const std::vector<PlannedRun>& runs, const std::string& command_line);
+/// Runs the planned runs: the teachers first, one at a time; then the students as cohorts (one
+/// per data stream, i.e. per seed; split to fit the memory budget), `options.jobs` at a time. A
+/// run whose record (DIR/<name>.json) has the same configuration hash is reused, not redone; an
+/// unfinished run continues from its checkpoint.
+void execute_runs(std::vector<PlannedRun> runs, const ExecOptions& options);
 
 /// Runs (or reuses: a record with the same configuration hash is not redone; an unfinished run
 /// continues from its checkpoint) every planned run, then writes DIR/table.{json,md,csv}.

@@ -2,6 +2,7 @@
 
 #include "losses/common.h"
 #include "losses/registry.h"
+#include "src/core/error.h"
 #include "src/core/resize.h"
 
 namespace cwd::train {
@@ -60,13 +61,14 @@ std::vector<torch::Tensor> DistillerImpl::trainable_parameters() const {
   return params;
 }
 
-torch::Tensor DistillerImpl::teacher_map(const torch::Tensor& images, TermMeter* meter) {
+models::SegOutput DistillerImpl::teacher_forward(const torch::Tensor& images) {
+  if (teacher_.is_empty()) throw Error("teacher_forward: this Distiller has no teacher");
   torch::NoGradGuard no_grad;
-  auto forward = [&] {
-    auto out = teacher_->forward(images);
-    return placement_ == Placement::kLogit ? out.logits : out.features;
-  };
-  return meter ? meter->time_teacher(forward) : forward();
+  return teacher_->forward(images);
+}
+
+torch::Tensor DistillerImpl::teacher_map(const models::SegOutput& out) const {
+  return placement_ == Placement::kLogit ? out.logits : out.features;
 }
 
 // The term runs on a detached copy of the student map so that its forward + backward can be
@@ -87,7 +89,8 @@ torch::Tensor DistillerImpl::term_apart(const torch::Tensor& student_map,
 }
 
 StepLosses DistillerImpl::step(const torch::Tensor& images, const torch::Tensor& labels,
-                               int64_t ignore_index, double aux_weight, TermMeter* meter) {
+                               int64_t ignore_index, double aux_weight, TermMeter* meter,
+                               const models::SegOutput* teacher_out) {
   auto out = student_->forward(images);
   StepLosses losses;
   losses.task = supervised_loss(out.logits, out.aux, labels, ignore_index, aux_weight);
@@ -95,7 +98,13 @@ StepLosses DistillerImpl::step(const torch::Tensor& images, const torch::Tensor&
     losses.task.backward();
     return losses;
   }
-  const auto t_map = teacher_map(images, meter);
+  torch::Tensor t_map;
+  if (teacher_out) {
+    t_map = teacher_map(*teacher_out);
+  } else {
+    auto forward = [&] { return teacher_map(teacher_forward(images)); };
+    t_map = meter ? meter->time_teacher(forward) : forward();
+  }
   const auto s_map = placement_ == Placement::kLogit ? out.logits : out.features;
   if (!map_shape_) {
     map_shape_ = losses::MapShape{s_map.size(0), s_map.size(1), t_map.size(1),

@@ -47,9 +47,16 @@ class DistillerImpl : public torch::nn::Module {
   /// One forward and backward (gradients accumulate; the caller zeroes them). With a `meter`
   /// (pass one when its begin() said so), the term's forward + backward runs apart on a detached
   /// copy of the student map under the meter, and its gradient is then sent through the student;
-  /// without one, the step is a plain backward() of the sum.
+  /// without one, the step is a plain backward() of the sum. `teacher_out`: the teacher's
+  /// output on these images when the caller computed it already (a cohort runs the teacher once
+  /// for all its students); null = the step runs the teacher itself (timed by the meter).
   StepLosses step(const torch::Tensor& images, const torch::Tensor& labels, int64_t ignore_index,
-                  double aux_weight, TermMeter* meter = nullptr);
+                  double aux_weight, TermMeter* meter = nullptr,
+                  const models::SegOutput* teacher_out = nullptr);
+
+  /// The frozen teacher's output (no gradient, eval mode). Throws cwd::Error without a teacher.
+  models::SegOutput teacher_forward(const torch::Tensor& images);
+  bool has_teacher() const { return !teacher_.is_empty(); }
 
   /// The value checks a loss leaves out of its forward on CUDA (NaN/Inf in the maps, class ids
   /// out of range; losses::check_values), with one device sync and the loss's own messages. The
@@ -64,7 +71,7 @@ class DistillerImpl : public torch::nn::Module {
   const std::optional<losses::MapShape>& map_shape() const { return map_shape_; }
 
  private:
-  torch::Tensor teacher_map(const torch::Tensor& images, TermMeter* meter);
+  torch::Tensor teacher_map(const models::SegOutput& out) const;
   torch::Tensor term_apart(const torch::Tensor& student_map, const torch::Tensor& teacher_map,
                            const torch::Tensor& labels, const torch::Tensor& task, TermMeter& meter);
 

@@ -54,6 +54,12 @@ torch::Tensor TermMeter::time_teacher(const std::function<torch::Tensor()>& forw
   return out;
 }
 
+void TermMeter::add_teacher_ms(double ms) {
+  if (!record_) return;
+  stats_.teacher_ms_sum += ms;
+  ++stats_.teacher_count;
+}
+
 void TermMeter::time_term(const std::function<void()>& forward_backward) {
   if (record_) sync_device(device_);
   const auto t0 = Clock::now();

@@ -38,8 +38,13 @@ class TermMeter {
   /// the others are plain.
   bool begin(int64_t it);
 
+  /// Whether the step begun last is recorded.
+  bool recording() const { return record_; }
+
   /// Runs the teacher's forward, timing it when the step is recorded.
   torch::Tensor time_teacher(const std::function<torch::Tensor()>& forward);
+  /// Adds a teacher pass timed elsewhere (a cohort's shared pass) when the step is recorded.
+  void add_teacher_ms(double ms);
 
   /// Runs the term's forward + backward, timing it and counting its peak memory when recorded.
   void time_term(const std::function<void()>& forward_backward);

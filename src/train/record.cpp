@@ -68,6 +68,7 @@ void header_to_json(nlohmann::json& j, const RecordHeader& h) {
   j["created"] = h.created;
   j["host"] = h.host;
   j["libtorch"] = h.libtorch;
+  if (h.blas) j["blas"] = *h.blas;
 }
 
 void header_from_json(const nlohmann::json& j, RecordHeader& h) {
@@ -75,6 +76,11 @@ void header_from_json(const nlohmann::json& j, RecordHeader& h) {
   key(j, "created", h.created);
   key(j, "host", h.host);
   key(j, "libtorch", h.libtorch);
+  if (j.contains("blas")) {
+    BlasInfo blas;
+    key(j, "blas", blas);
+    h.blas = blas;
+  }
 }
 
 }  // namespace
@@ -84,7 +90,7 @@ ToolInfo ToolInfo::current() { return {"cwd-bench", cwd::version(), cwd::git_com
 RecordHeader RecordHeader::current() {
   char host[256] = {0};
   ::gethostname(host, sizeof(host) - 1);
-  return {ToolInfo::current(), utc_timestamp(), host, TORCH_VERSION};
+  return {ToolInfo::current(), utc_timestamp(), host, TORCH_VERSION, loaded_blas()};
 }
 
 void to_json(nlohmann::json& j, const ToolInfo& t) {
@@ -200,8 +206,27 @@ LossRecord loss_from(const nlohmann::json& j) {
   return l;
 }
 
+nlohmann::json cohort_json(const CohortInfo& c) {
+  nlohmann::json j = {{"members", c.members}, {"wall_s", c.wall_s}, {"peak_bytes", c.peak_bytes}};
+  if (c.estimated_bytes) j["estimated_bytes"] = *c.estimated_bytes;
+  return j;
+}
+
+CohortInfo cohort_from(const nlohmann::json& j) {
+  CohortInfo c;
+  key(j, "members", c.members);
+  key(j, "wall_s", c.wall_s);
+  key(j, "peak_bytes", c.peak_bytes);
+  if (j.contains("estimated_bytes")) {
+    int64_t bytes = 0;
+    key(j, "estimated_bytes", bytes);
+    c.estimated_bytes = bytes;
+  }
+  return c;
+}
+
 nlohmann::json train_json(const TrainInfo& t) {
-  return {{"iterations", t.iterations},
+  nlohmann::json j = {{"iterations", t.iterations},
           {"batch_size", t.batch_size},
           {"schedule", t.schedule},
           {"wall_s", t.wall_s},
@@ -210,6 +235,8 @@ nlohmann::json train_json(const TrainInfo& t) {
           {"teacher_ms_per_iter", optional_json(t.teacher_ms_per_iter)},
           {"resumed_at", t.resumed_at},
           {"curve", t.curve}};
+  if (t.cohort) j["cohort"] = cohort_json(*t.cohort);
+  return j;
 }
 
 TrainInfo train_from(const nlohmann::json& j) {
@@ -223,6 +250,7 @@ TrainInfo train_from(const nlohmann::json& j) {
   optional_key(j, "teacher_ms_per_iter", t.teacher_ms_per_iter);
   key(j, "resumed_at", t.resumed_at);
   t.curve = key_value(j, "curve");
+  if (j.contains("cohort")) t.cohort = block(j, "cohort", cohort_from);
   return t;
 }
 

@@ -7,6 +7,7 @@
 // per-class IoU, the loss curve, the teacher's identity) stay JSON values inside the structs.
 
 #include "losses/loss.h"
+#include "src/core/blas.h"
 #include "src/train/config.h"
 #include "src/train/evaluate.h"
 
@@ -37,6 +38,9 @@ struct RecordHeader {
   std::string created;
   std::string host;
   std::string libtorch;
+  /// The BLAS library libtorch called ("blas": {kind, path}); absent in records written before
+  /// it was recorded, and then not written back either.
+  std::optional<BlasInfo> blas;
   /// This binary, now, on this host.
   static RecordHeader current();
 };
@@ -81,6 +85,16 @@ struct LossRecord {
   std::optional<losses::MapShape> map_shape;
 };
 
+/// The cohort a run was trained in: students that shared one data stream and one teacher pass
+/// per iteration (a plain `train` run is a cohort of one).
+struct CohortInfo {
+  std::vector<std::string> members;  ///< run names, in the order they stepped
+  double wall_s = 0;                 ///< the whole cohort's training time
+  int64_t peak_bytes = 0;  ///< peak live tensor bytes while the cohort trained (all networks,
+                           ///< optimizer states, the teacher and one step's activations)
+  std::optional<int64_t> estimated_bytes;  ///< the estimate --max-memory was checked against
+};
+
 /// How training went.
 struct TrainInfo {
   int64_t iterations = 0;
@@ -92,6 +106,7 @@ struct TrainInfo {
   std::optional<double> teacher_ms_per_iter;
   int64_t resumed_at = 0;
   nlohmann::json curve = nlohmann::json::array();  ///< [{iter, loss, ce, lr[, distill]}]
+  std::optional<CohortInfo> cohort;  ///< absent in records written before cohorts existed
 };
 
 /// One evaluation of a network on a split.

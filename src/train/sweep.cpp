@@ -84,7 +84,7 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
       }
     }
   }
-  execute_runs(runs, sc.command_line);
+  execute_runs(runs, sc.exec);
   return write_sweep(out);
 }
 

@@ -5,6 +5,7 @@
 // validation split. The held-out scenes are extra scenes of the training split
 // (indices train_size .. train_size + holdout - 1), so the training set stays the comparison's.
 
+#include "src/train/compare.h"
 #include "src/train/config.h"
 #include "src/train/plan.h"
 
@@ -29,7 +30,7 @@ struct SweepConfig {
   /// (trained there first when missing, so that `compare` reuses it).
   std::string teacher;
   Adjust adjust_all;
-  std::string command_line;
+  ExecOptions exec;
 };
 
 /// Runs (or reuses) the sweep's runs and writes DIR/sweep.json and DIR/sweep.md.

@@ -109,7 +109,7 @@ Gathered gather(const std::vector<RunRecord>& records) {
       add_student_run(g, r);
     }
   }
-  if (g.teacher.empty()) throw Error("the run records hold no teacher (role 'teacher'); the table needs one");
+  if (g.teacher.empty()) throw Error("the run records hold no teacher (role 'teacher'); the table needs one: copy the teacher's record (and its weights/ folder) into the folder");
   if (g.student.empty()) throw Error("the run records hold no baseline student (no loss); the table needs one");
   std::sort(g.files.begin(), g.files.end());
   return g;

@@ -14,9 +14,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 namespace cwd::train {
@@ -31,62 +33,89 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Everything a run works with, built once from its plan.
-struct Session {
+// What a run has done so far; kept in its checkpoint.
+struct RunState {
+  int64_t done = 0;
+  int64_t resumed_at = 0;
+  double wall_s = 0;  // training time: own steps + share of the cohort's data and teacher time
+  double wait_s = 0;  // data-loading wait (its share)
+  double cohort_wall_s = 0;  // the cohort's training time
+  int64_t cohort_peak_bytes = 0;
+  nlohmann::json curve = nlohmann::json::array();
+  TermStats term;
+};
+
+// One run of a cohort: its plan, network, optimizer and progress.
+struct Member {
   RunPlan plan;
+  std::string label;
   torch::Device device = torch::kCPU;
-  int threads = 0;
   std::shared_ptr<const data::SegDataset> train_set;
   std::shared_ptr<const data::SegDataset> eval_set;
   nlohmann::json teacher = nullptr;  // the teacher's identity
   Distiller distiller{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer;
+  RunState state;
+  std::unique_ptr<TermMeter> meter;
+  RunState before;  // the state this process started from (time sums continue from it)
+  double own_s = 0;     // this process: the member's own steps and checkpoints
+  double shared_s = 0;  // this process: its share of data loading and teacher passes
+  double wait_s = 0;    // this process: its share of data loading
 };
 
-// What a run has done so far; kept in its checkpoint.
-struct RunState {
-  int64_t done = 0;
-  int64_t resumed_at = 0;
-  double wall_s = 0;  // training time before this process
-  double wait_s = 0;  // data-loading wait before this process
-  nlohmann::json curve = nlohmann::json::array();
-  TermStats term;
+// What the members of a cohort share: device, threads, data and teachers (loaded once).
+struct Cohort {
+  torch::Device device = torch::kCPU;
+  int threads = 0;
+  std::shared_ptr<const data::SegDataset> train_set;
+  std::shared_ptr<const data::SegDataset> eval_set;
+  std::map<std::string, LoadedNetwork> teachers;  // by the path the configs name
+  std::vector<Member> members;
+  std::optional<int64_t> estimated_bytes;
 };
 
-Distiller build_distiller(const RunConfig& cfg, int64_t classes, torch::Device device,
-                          nlohmann::json& teacher_identity) {
-  torch::manual_seed(cfg.seed);
-  models::PSPNet student = build_network(cfg.net, classes);
-  student->to(device);
-  if (cfg.loss.empty()) return Distiller(student);
-  LoadedNetwork teacher = load_network(cfg.teacher, device);
+const LoadedNetwork& cohort_teacher(Cohort& c, const RunConfig& cfg, int64_t classes) {
+  auto it = c.teachers.find(cfg.teacher);
+  if (it != c.teachers.end()) return it->second;
+  LoadedNetwork teacher = load_network(cfg.teacher, c.device);
   if (teacher.num_classes != classes) {
     throw Error(fmt::format("teacher '{}' predicts {} classes but the data has {}; use a teacher "
                             "trained on this dataset",
                             cfg.teacher, teacher.num_classes, classes));
   }
-  teacher_identity = teacher.identity;
-  auto loss = make_loss(cfg.loss, cfg.loss_options, cfg.placement, student->feature_channels(),
-                        teacher.net->feature_channels());
-  loss->to(device);
-  return Distiller(student, teacher.net, loss, cfg.placement);
+  return c.teachers.emplace(cfg.teacher, std::move(teacher)).first->second;
 }
 
-Session open_session(RunPlan plan) {
-  Session s;
+Distiller build_distiller(const RunConfig& cfg, int64_t classes, torch::Device device,
+                          const LoadedNetwork* teacher) {
+  torch::manual_seed(cfg.seed);
+  models::PSPNet student = build_network(cfg.net, classes);
+  student->to(device);
+  if (teacher == nullptr) return Distiller(student);
+  auto loss = make_loss(cfg.loss, cfg.loss_options, cfg.placement, student->feature_channels(),
+                        teacher->net->feature_channels());
+  loss->to(device);
+  return Distiller(student, teacher->net, loss, cfg.placement);
+}
+
+Member open_member(Cohort& c, RunPlan plan, std::string label) {
+  Member m;
   const RunConfig& cfg = plan.config;
-  s.threads = set_threads(cfg.threads);
-  s.device = resolve_device(cfg.device);
-  s.train_set = data::make_dataset(cfg.data, data::Split::kTrain);
-  s.eval_set = data::make_dataset(cfg.data, cfg.eval_split);
-  s.distiller = build_distiller(cfg, s.train_set->num_classes(), s.device, s.teacher);
-  s.optimizer = std::make_unique<torch::optim::SGD>(
-      s.distiller->trainable_parameters(),
+  m.device = c.device;
+  m.train_set = c.train_set;
+  m.eval_set = c.eval_set;
+  const int64_t classes = c.train_set->num_classes();
+  const LoadedNetwork* teacher = cfg.loss.empty() ? nullptr : &cohort_teacher(c, cfg, classes);
+  if (teacher) m.teacher = teacher->identity;
+  m.distiller = build_distiller(cfg, classes, c.device, teacher);
+  m.optimizer = std::make_unique<torch::optim::SGD>(
+      m.distiller->trainable_parameters(),
       torch::optim::SGDOptions(cfg.schedule.lr)
           .momentum(cfg.schedule.momentum)
           .weight_decay(cfg.schedule.weight_decay));
-  s.plan = std::move(plan);
-  return s;
+  m.label = label.empty() ? fmt::format("[{}]", cfg.name) : std::move(label);
+  m.plan = std::move(plan);
+  return m;
 }
 
 // SGD state loaded from a CPU checkpoint must live beside its parameter.
@@ -102,9 +131,9 @@ void move_optimizer_state(torch::optim::SGD& optimizer, const torch::Device& dev
 }
 
 // Continues from the run's checkpoint when there is one (a fresh state otherwise).
-RunState start_or_resume(Session& s) {
-  const RunConfig& cfg = s.plan.config;
-  const std::string& path = s.plan.paths.checkpoint;
+RunState start_or_resume(Member& m) {
+  const RunConfig& cfg = m.plan.config;
+  const std::string& path = m.plan.paths.checkpoint;
   RunState state;
   if (!fs::exists(path)) {
     if (cfg.require_resume) {
@@ -115,13 +144,13 @@ RunState start_or_resume(Session& s) {
     return state;
   }
   const auto meta = read_checkpoint_meta(path).meta;
-  if (meta.value("config_hash", "") != s.plan.hash) {
+  if (meta.value("config_hash", "") != m.plan.hash) {
     throw Error(fmt::format("checkpoint '{}' was written by a different configuration; delete it "
                             "or choose another --out/--name",
                             path));
   }
-  const auto loaded = load_checkpoint(path, *s.distiller->student(), s.distiller->loss(), s.optimizer.get());
-  move_optimizer_state(*s.optimizer, s.device);
+  const auto loaded = load_checkpoint(path, *m.distiller->student(), m.distiller->loss(), m.optimizer.get());
+  move_optimizer_state(*m.optimizer, m.device);
   if (loaded.iteration > cfg.schedule.iterations) {
     throw Error(fmt::format("checkpoint '{}' is at iteration {}, past --iters {}", path,
                             loaded.iteration, cfg.schedule.iterations));
@@ -129,24 +158,29 @@ RunState start_or_resume(Session& s) {
   state.done = state.resumed_at = loaded.iteration;
   state.wall_s = meta.value("wall_s", 0.0);
   state.wait_s = meta.value("wait_s", 0.0);
+  state.cohort_wall_s = meta.value("cohort_wall_s", 0.0);
+  state.cohort_peak_bytes = meta.value("cohort_peak_bytes", int64_t{0});
   state.curve = meta.value("curve", nlohmann::json::array());
   state.term = meta.value("term", nlohmann::json::object()).get<TermStats>();
   return state;
 }
 
-void save_state(Session& s, const RunState& state) {
-  const RunConfig& cfg = s.plan.config;
+void save_state(Member& m) {
+  const RunConfig& cfg = m.plan.config;
+  const RunState& state = m.state;
   CheckpointMeta meta{state.done,
                       {{"model", cfg.net},
-                       {"num_classes", s.train_set->num_classes()},
-                       {"config_hash", s.plan.hash},
+                       {"num_classes", m.train_set->num_classes()},
+                       {"config_hash", m.plan.hash},
                        {"config", cfg},
                        {"wall_s", state.wall_s},
                        {"wait_s", state.wait_s},
+                       {"cohort_wall_s", state.cohort_wall_s},
+                       {"cohort_peak_bytes", state.cohort_peak_bytes},
                        {"curve", state.curve},
                        {"term", state.term}}};
-  save_checkpoint(s.plan.paths.checkpoint, *s.distiller->student(), s.distiller->loss(),
-                  s.optimizer.get(), meta);
+  save_checkpoint(m.plan.paths.checkpoint, *m.distiller->student(), m.distiller->loss(),
+                  m.optimizer.get(), meta);
 }
 
 double poly_lr(const Schedule& schedule, int64_t it) {
@@ -168,49 +202,121 @@ nlohmann::json curve_point(int64_t done, const StepLosses& losses, double lr) {
   return point;
 }
 
-// The training steps from state.done on. Returns false when --stop-after cut the run short.
-bool run_steps(Session& s, RunState& state, const std::string& label) {
-  const RunConfig& cfg = s.plan.config;
-  const int64_t iterations = cfg.schedule.iterations;
-  const int64_t batch = cfg.schedule.batch_size;
-  const int64_t start = state.done;
-  Progress progress(label, iterations, start, cfg.log_every);
+// The teachers' outputs for one batch: each teacher the stepping members use, run once.
+struct TeacherPass {
+  std::map<std::string, models::SegOutput> outputs;  // by teacher path
+  double ms = 0;                                     // time of all passes (when timed)
+};
+
+TeacherPass run_teachers(const std::vector<Member*>& stepping, const torch::Tensor& images,
+                         const torch::Device& device, bool timed) {
+  TeacherPass pass;
+  if (timed) sync_device(device);
+  const auto t0 = Clock::now();
+  for (Member* m : stepping) {
+    const std::string& path = m->plan.config.teacher;
+    if (!m->distiller->has_teacher() || pass.outputs.count(path)) continue;
+    pass.outputs.emplace(path, m->distiller->teacher_forward(images));
+  }
+  if (timed) sync_device(device);
+  pass.ms = 1e3 * seconds_since(t0);
+  return pass;
+}
+
+// One member's training step at iteration `it`, as a separate run would take it.
+StepLosses member_step(Member& m, int64_t it, const data::Batch& batch, const TeacherPass& pass,
+                       bool through_meter) {
+  const RunConfig& cfg = m.plan.config;
+  torch::manual_seed(iteration_seed(cfg.seed, it));
+  set_lr(*m.optimizer, poly_lr(cfg.schedule, it));
+  m.optimizer->zero_grad();
+  const auto teacher = pass.outputs.find(cfg.teacher);
+  const auto losses =
+      m.distiller->step(batch.images, batch.labels, m.train_set->ignore_index(), cfg.schedule.aux_weight,
+                        through_meter ? m.meter.get() : nullptr,
+                        teacher == pass.outputs.end() ? nullptr : &teacher->second);
+  m.optimizer->step();
+  m.state.done = it + 1;
+  return losses;
+}
+
+void log_point(Member& m, const StepLosses& losses, const torch::Tensor& labels, int64_t it) {
+  const RunConfig& cfg = m.plan.config;
+  if (m.state.done % cfg.log_every != 0 && m.state.done != cfg.schedule.iterations) return;
+  // On the CPU the losses checked their inputs already; on CUDA they leave it to here.
+  if (m.device.is_cuda()) m.distiller->check_values(losses, labels, m.train_set->ignore_index());
+  m.state.curve.push_back(curve_point(m.state.done, losses, poly_lr(cfg.schedule, it)));
+}
+
+// Adds this process's times to what the member's checkpoint held.
+void update_times(Member& m, double cohort_s, int64_t cohort_peak) {
+  m.state.wall_s = m.before.wall_s + m.own_s + m.shared_s;
+  m.state.wait_s = m.before.wait_s + m.wait_s;
+  m.state.cohort_wall_s = m.before.cohort_wall_s + cohort_s;
+  m.state.cohort_peak_bytes = std::max(m.before.cohort_peak_bytes, cohort_peak);
+  m.state.term = m.meter->stats();
+}
+
+// The cohort's steps from its least advanced member on; a member steps only at its own next
+// iteration. Returns false when stop_after cut the cohort short (every member checkpointed).
+bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
+  const RunConfig& lead = c.members.front().plan.config;
+  const int64_t iterations = lead.schedule.iterations;
+  int64_t start = iterations;
+  for (auto& m : c.members) start = std::min(start, m.state.done);
+  Progress progress(label, iterations, start, lead.log_every);
   if (start > 0 && start < iterations) progress.message(fmt::format("resuming at iteration {}", start));
   if (start >= iterations) return true;
-  data::TrainStream stream(s.train_set, cfg.augment, batch, cfg.seed, start, cfg.workers);
-  TermMeter meter(s.device, iterations, state.term);
+  data::TrainStream stream(c.train_set, lead.augment, lead.schedule.batch_size, lead.seed, start, lead.workers);
+  for (auto& m : c.members) {
+    m.meter = std::make_unique<TermMeter>(c.device, iterations, m.state.term);
+    m.before = m.state;
+    m.distiller->train();
+  }
   const auto t0 = Clock::now();
-  const double wall_before = state.wall_s, wait_before = state.wait_s;
-  s.distiller->train();
   for (int64_t it = start; it < iterations; ++it) {
-    torch::manual_seed(iteration_seed(cfg.seed, it));
+    const auto t_data = Clock::now();
     data::Batch b = stream.next();
-    const double lr = poly_lr(cfg.schedule, it);
-    set_lr(*s.optimizer, lr);
-    s.optimizer->zero_grad();
-    const bool through_meter = meter.begin(it);
-    const auto labels = b.labels.to(s.device);
-    const auto losses = s.distiller->step(b.images.to(s.device), labels, s.train_set->ignore_index(),
-                                          cfg.schedule.aux_weight, through_meter ? &meter : nullptr);
-    s.optimizer->step();
-    state.done = it + 1;
-    if (state.done % cfg.log_every == 0 || state.done == iterations) {
-      // On the CPU the losses checked their inputs already; on CUDA they leave it to here.
-      if (s.device.is_cuda()) s.distiller->check_values(losses, labels, s.train_set->ignore_index());
-      state.curve.push_back(curve_point(state.done, losses, lr));
-      const double rate = (state.done - start) * batch / std::max(seconds_since(t0), 1e-9);
-      progress.update(state.done, state.curve.back().at("loss").get<double>(), rate);
+    b = {b.images.to(c.device), b.labels.to(c.device)};
+    const double data_s = seconds_since(t_data);
+    std::vector<Member*> stepping;
+    std::vector<bool> through_meter;
+    bool timed = false;
+    for (auto& m : c.members) {
+      if (m.state.done != it) continue;
+      stepping.push_back(&m);
+      through_meter.push_back(m.meter->begin(it));
+      timed = timed || m.meter->recording();
     }
-    const bool stop_now = cfg.stop_after > 0 && state.done >= cfg.stop_after && state.done < iterations;
-    state.wall_s = wall_before + seconds_since(t0);
-    state.wait_s = wait_before + stream.wait_seconds();
-    state.term = meter.stats();
-    if (state.done % cfg.checkpoint_every == 0 || state.done == iterations || stop_now) save_state(s, state);
+    const TeacherPass pass = run_teachers(stepping, b.images, c.device, timed);
+    const size_t distilled = std::count_if(stepping.begin(), stepping.end(),
+                                           [](Member* m) { return m->distiller->has_teacher(); });
+    const bool stop_now = lead.stop_after > 0 && it + 1 >= lead.stop_after && it + 1 < iterations;
+    for (size_t k = 0; k < stepping.size(); ++k) {
+      Member& m = *stepping[k];
+      const auto t_step = Clock::now();
+      const StepLosses losses = member_step(m, it, b, pass, through_meter[k]);
+      if (m.distiller->has_teacher()) m.meter->add_teacher_ms(pass.ms);
+      log_point(m, losses, b.labels, it);
+      m.wait_s += data_s / stepping.size();
+      m.shared_s += data_s / stepping.size() + (m.distiller->has_teacher() ? pass.ms / 1e3 / distilled : 0.0);
+      update_times(m, seconds_since(t0), memory.peak_bytes());
+      if (m.state.done % lead.checkpoint_every == 0 || m.state.done == iterations || stop_now) save_state(m);
+      m.own_s += seconds_since(t_step);
+    }
+    if ((it + 1) % lead.log_every == 0 || it + 1 == iterations) {
+      const double rate = (it + 1 - start) * lead.schedule.batch_size / std::max(seconds_since(t0), 1e-9);
+      const double loss = c.members.size() == 1 && !c.members.front().state.curve.empty()
+                              ? c.members.front().state.curve.back().at("loss").get<double>()
+                              : std::nan("");
+      progress.update(it + 1, loss, rate);
+    }
     if (stop_now) {
-      progress.message(fmt::format("stopped at iteration {} (--stop-after); rerun to resume", state.done));
+      progress.message(fmt::format("stopped at iteration {} (--stop-after); rerun to resume", it + 1));
       return false;
     }
   }
+  for (auto& m : c.members) update_times(m, seconds_since(t0), memory.peak_bytes());
   progress.finish();
   return true;
 }
@@ -219,7 +325,7 @@ std::string relative_to(const std::string& path, const std::string& base) {
   return fs::relative(fs::absolute(path), fs::absolute(base)).generic_string();
 }
 
-ModelInfo model_info(Session& s) {
+ModelInfo model_info(Member& s) {
   const RunConfig& cfg = s.plan.config;
   auto& net = s.distiller->student();
   const auto first = data::eval_sample(*s.eval_set, 0);
@@ -238,7 +344,7 @@ ModelInfo model_info(Session& s) {
   return m;
 }
 
-std::optional<LossRecord> loss_record(const Session& s, const TermStats& term) {
+std::optional<LossRecord> loss_record(const Member& s, const TermStats& term) {
   const auto* loss = s.distiller->loss();
   if (loss == nullptr) return std::nullopt;
   const auto info = loss->info();
@@ -259,7 +365,8 @@ std::optional<LossRecord> loss_record(const Session& s, const TermStats& term) {
   return l;
 }
 
-TrainInfo train_info(const Session& s, const RunState& state) {
+TrainInfo train_info(const Member& s, const RunState& state, const std::vector<std::string>& cohort,
+                     const std::optional<int64_t>& estimated_bytes) {
   const Schedule& schedule = s.plan.config.schedule;
   TrainInfo t;
   t.iterations = schedule.iterations;
@@ -271,28 +378,31 @@ TrainInfo train_info(const Session& s, const RunState& state) {
   if (state.term.teacher_count > 0) t.teacher_ms_per_iter = state.term.teacher_ms_sum / state.term.teacher_count;
   t.resumed_at = state.resumed_at;
   t.curve = state.curve;
+  t.cohort = CohortInfo{cohort, state.cohort_wall_s, state.cohort_peak_bytes, estimated_bytes};
   return t;
 }
 
-RunRecord make_record(Session& s, const RunState& state, const EvalInfo& eval,
-                      const RunContext& context) {
+RunRecord make_record(Member& s, const Cohort& c, const EvalInfo& eval, const std::string& command_line) {
+  const RunState& state = s.state;
   const RunConfig& cfg = s.plan.config;
   RunRecord r;
   r.header = RecordHeader::current();
   r.name = cfg.name;
   r.role = cfg.role;
-  r.command_line = context.command_line;
+  r.command_line = command_line;
   r.config = cfg;
   r.config_hash = s.plan.hash;
   r.seed = cfg.seed;
   r.device = s.device.str();
-  r.threads = s.threads;
+  r.threads = c.threads;
   r.dataset = {s.train_set->identity(), s.eval_set->identity(), s.train_set->num_classes(),
                s.train_set->class_names(), s.train_set->ignore_index()};
   r.model = model_info(s);
   r.teacher = s.teacher;
   r.loss = loss_record(s, state.term);
-  r.train = train_info(s, state);
+  std::vector<std::string> names;
+  for (const auto& m : c.members) names.push_back(m.plan.config.name);
+  r.train = train_info(s, state, names, c.estimated_bytes);
   r.eval = eval;
   const std::string dir = cfg.out_dir.empty() ? "." : cfg.out_dir;
   r.checkpoint = relative_to(s.plan.paths.checkpoint, dir);
@@ -301,16 +411,37 @@ RunRecord make_record(Session& s, const RunState& state, const EvalInfo& eval,
 }
 
 // The network alone, for use elsewhere (and as the teacher of later runs).
-void export_weights(Session& s) {
+void export_weights(Member& s) {
   fs::create_directories(fs::path(s.plan.paths.weights).parent_path());
   models::save_safetensors(models::named_state(*s.distiller->student()), s.plan.paths.weights);
 }
 
-EvalInfo evaluate_run(Session& s) {
+EvalInfo evaluate_run(Member& s) {
   EvalOptions options;
   options.batch = s.plan.config.eval_batch;
   const auto result = evaluate(s.distiller->student(), *s.eval_set, s.device, options);
   return eval_info(result, s.eval_set->class_names(), s.plan.config.eval_split);
+}
+
+// Data, device and threads are the same for every member (cohort_key says so).
+Cohort open_cohort(const std::vector<CohortRun>& runs, const CohortContext& context) {
+  if (runs.empty()) throw Error("train_cohort: no runs");
+  const std::string key = cohort_key(runs.front().config);
+  for (const auto& r : runs) {
+    if (cohort_key(r.config) != key) {
+      throw Error(fmt::format("runs '{}' and '{}' read different data streams (data, augmentation, "
+                              "batch, iterations, seed, device or threads differ) and cannot share a cohort",
+                              runs.front().config.name, r.config.name));
+    }
+  }
+  const RunConfig& lead = runs.front().config;
+  Cohort c;
+  c.threads = set_threads(lead.threads);
+  c.device = resolve_device(lead.device);
+  c.train_set = data::make_dataset(lead.data, data::Split::kTrain);
+  c.eval_set = data::make_dataset(lead.data, lead.eval_split);
+  c.estimated_bytes = context.estimated_bytes;
+  return c;
 }
 
 }  // namespace
@@ -320,21 +451,42 @@ uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
          0x7FFFFFFFFFFFFFFFULL;
 }
 
-std::optional<RunRecord> train_run(const RunConfig& config, const RunContext& context) {
+std::string cohort_key(const RunConfig& c) {
+  return nlohmann::json{{"data", c.data},       {"augment", c.augment},  {"batch", c.schedule.batch_size},
+                        {"iterations", c.schedule.iterations}, {"seed", c.seed}, {"device", c.device},
+                        {"threads", c.threads}, {"workers", c.workers}, {"eval_split", data::to_string(c.eval_split)},
+                        {"stop_after", c.stop_after}}
+      .dump();
+}
+
+std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>& runs,
+                                                   const CohortContext& context) {
   // Count CPU allocations from the start: storage allocated before the counter exists must not be
   // freed through it.
   install_cpu_memory_counter();
-  Session s = open_session(resolve_plan(config));
-  const std::string label = context.label.empty() ? fmt::format("[{}]", s.plan.config.name) : context.label;
-  RunState state = start_or_resume(s);
-  if (!run_steps(s, state, label)) return std::nullopt;
-  export_weights(s);
-  const EvalInfo eval = evaluate_run(s);
-  const RunRecord record = make_record(s, state, eval, context);
-  write_run_record(s.plan.paths.record, record);
-  fmt::print(stderr, "{} mIoU {:.2f}  pixel acc {:.2f}  mAcc {:.2f}  ({} {} images) -> {}\n", label,
-             eval.miou, eval.pixel_acc, eval.macc, eval.images, eval.split, s.plan.paths.record);
-  return record;
+  Cohort c = open_cohort(runs, context);
+  PeakMemoryScope memory(c.device);
+  for (const auto& r : runs) {
+    c.members.push_back(open_member(c, resolve_plan(r.config), r.label));
+    c.members.back().state = start_or_resume(c.members.back());
+  }
+  const std::string label = !context.label.empty() ? context.label : c.members.front().label;
+  std::vector<std::optional<RunRecord>> records(runs.size());
+  if (!run_cohort(c, label, memory)) return records;
+  for (size_t k = 0; k < c.members.size(); ++k) {
+    Member& m = c.members[k];
+    export_weights(m);
+    const EvalInfo eval = evaluate_run(m);
+    records[k] = make_record(m, c, eval, context.command_line);
+    write_run_record(m.plan.paths.record, *records[k]);
+    fmt::print(stderr, "{} mIoU {:.2f}  pixel acc {:.2f}  mAcc {:.2f}  ({} {} images) -> {}\n", m.label,
+               eval.miou, eval.pixel_acc, eval.macc, eval.images, eval.split, m.plan.paths.record);
+  }
+  return records;
+}
+
+std::optional<RunRecord> train_run(const RunConfig& config, const RunContext& context) {
+  return train_cohort({{config, context.label}}, {context.command_line, context.label, std::nullopt}).front();
 }
 
 }  // namespace cwd::train

@@ -1,7 +1,10 @@
 #pragma once
-// Trains one network (a teacher, a baseline student, or a distilled student), evaluates it and
-// writes its run record. The run goes: plan (plan.h) → session (data, Distiller, optimizer) →
-// start or resume from the checkpoint → steps → export → evaluation → record (record.h).
+// Trains networks (a teacher, a baseline student, distilled students), evaluates them and
+// writes their run records. Runs that read the same data stream train as one cohort, in
+// lockstep: each iteration draws one batch and runs each teacher once, then every member takes
+// its own step exactly as it would alone. A run goes: plan (plan.h) → member (Distiller,
+// optimizer) → start or resume from its checkpoint → steps → export → evaluation → record
+// (record.h). A plain `train` is a cohort of one.
 
 #include "src/train/config.h"
 #include "src/train/record.h"
@@ -22,6 +25,33 @@ struct RunContext {
 /// and writes the run record atomically. Returns the record; none when config.stop_after cut the
 /// run short.
 std::optional<RunRecord> train_run(const RunConfig& config, const RunContext& context = {});
+
+/// One member of a cohort.
+struct CohortRun {
+  RunConfig config;
+  std::string label;  ///< "" = "[<name>]"
+};
+
+/// What a cohort shares and how it is run.
+struct CohortContext {
+  std::string command_line;
+  std::string label;  ///< progress prefix of the cohort
+  std::optional<int64_t> estimated_bytes;  ///< recorded beside the measured peak
+};
+
+/// Trains runs that share a data stream (equal cohort_key) in lockstep: one batch and one pass
+/// of each teacher per iteration, then each member's own step (its network, optimizer, adapter,
+/// and the per-iteration RNG reseeded for it as in a separate run). On the CPU every member's
+/// record equals that of a separate train_run bit for bit, timings aside. Members resume from
+/// their own checkpoints, each from where it stopped. Returns one record per member, in order
+/// (none for all when stop_after cut the cohort short). Throws cwd::Error for runs that cannot
+/// share a cohort.
+std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>& runs,
+                                                   const CohortContext& context = {});
+
+/// What runs must agree on to train in one cohort: data, augmentation, batch, iterations, seed,
+/// device, threads and data workers.
+std::string cohort_key(const RunConfig& config);
 
 /// Seed of the per-iteration RNG (dropout): a pure function of (seed, iteration), so a resumed
 /// run draws exactly what an uninterrupted one would. The trainer calls torch::manual_seed with it
