@@ -30,7 +30,9 @@ Pixels<uint8_t> blank(int rows, int cols, int channels) {
 /// pixel whose centre is nearest, in 16-bit fixed point.
 std::vector<int> nearest_sources(int size, int out_size) {
   const int64_t step = ((static_cast<int64_t>(size) << 16) + out_size / 2) / out_size;
-  const int64_t start = step / 2 - size % 2;
+  // OpenCV 4.6 (Debian 12) offsets by one 16-bit unit whatever the size's parity; checked against
+  // cv::resize for exact halvings and quarterings, where the parity-dependent form picks the next pixel.
+  const int64_t start = step / 2 - 1;
   std::vector<int> index;
   for (int i = 0; i < out_size; ++i) {
     index.push_back(static_cast<int>(std::clamp<int64_t>((step * i + start) >> 16, 0, size - 1)));
