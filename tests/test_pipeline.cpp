@@ -203,7 +203,7 @@ TEST(Records, MissingOrMistypedKeyIsNamed) {
             std::string::npos);
   EXPECT_EQ(error_of([] { cwd::train::read_run_record(source_path("results/quick/table.json")); }),
             "'" + source_path("results/quick/table.json") +
-                "' is not a run record (schema 'cwd-bench/table/1', expected 'cwd-bench/run/1'); pass a "
+                "' is not a run record (schema 'cwd-bench/table/2', expected 'cwd-bench/run/1'); pass a "
                 "run record .json written by cwd-bench train or compare");
   cwd::testing::TempDir dir("records");
   cwd::write_json_atomic(dir / "broken.json", missing);

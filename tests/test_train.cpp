@@ -153,8 +153,8 @@ TEST(Checkpoint, RoundTripAndForeignArchitecture) {
   cwd::testing::TempDir dir("ckpt");
   const auto standard = cwd::models::Stem::kStandard;
   const auto init = cwd::models::Init::kTorch;
-  cwd::train::NetConfig r18{18, 0.125, standard, 8, "", init, ""};
-  cwd::train::NetConfig r34{34, 0.125, standard, 8, "", init, ""};
+  cwd::train::NetConfig r18{18, 0.125, standard, 8, "", init, "", ""};
+  cwd::train::NetConfig r34{34, 0.125, standard, 8, "", init, "", ""};
   torch::manual_seed(1);
   auto net = cwd::train::build_network(r18, 5);
   const std::string path = dir / "a.pt";
@@ -290,7 +290,7 @@ TEST(Table, MeanStdGainAndOrder) {
       fake_record("student", "cwd", "logit", 72, 1), fake_record("student", "at", "logit", 65, 0)};
   const auto table = cwd::train::build_table(records);
   const nlohmann::json t = table;
-  EXPECT_EQ(t["schema"], "cwd-bench/table/1");
+  EXPECT_EQ(t["schema"], "cwd-bench/table/2");
   EXPECT_DOUBLE_EQ(t["student"]["miou"]["mean"].get<double>(), 61.0);
   EXPECT_NEAR(t["student"]["miou"]["std"].get<double>(), std::sqrt(2.0), 1e-12);
   EXPECT_EQ(t["student"]["miou"]["n"], 2);
@@ -298,10 +298,31 @@ TEST(Table, MeanStdGainAndOrder) {
   EXPECT_EQ(t["rows"][0]["method"], "at");  // the paper's order: AT before CWD
   EXPECT_EQ(t["rows"][1]["method"], "cwd");
   EXPECT_DOUBLE_EQ(t["rows"][1]["gain"].get<double>(), 10.0);
-  EXPECT_DOUBLE_EQ(t["rows"][0]["miou"]["std"].get<double>(), 0.0);
   EXPECT_EQ(t["rows"][1]["cost"]["peak_bytes"], 1000);
+  // One AT run: no spread, no test, but the gap share is known (teacher 80, student 61).
+  EXPECT_TRUE(t["rows"][0]["miou"]["std"].is_null());
+  EXPECT_TRUE(t["rows"][0]["miou"]["ci95"].is_null());
+  EXPECT_TRUE(t["rows"][0]["p_value"].is_null());
+  EXPECT_FALSE(t["rows"][0]["significant"].get<bool>());
+  EXPECT_NEAR(t["rows"][0]["gap_fraction"].get<double>(), 4.0 / 19.0, 1e-12);
+  // CWD {70, 72} against the student {60, 62}: Welch t = 10 / sqrt(2), df = 2; SciPy gives
+  // p = 0.019419324309079843 (tests/fixtures/stats_golden.json) and the interval 10 ± 4.3027 sqrt(2).
+  EXPECT_NEAR(t["rows"][1]["p_value"].get<double>(), 0.019419324309079843, 1e-10);
+  EXPECT_NEAR(t["rows"][1]["welch_df"].get<double>(), 2.0, 1e-12);
+  EXPECT_NEAR(t["rows"][1]["gain_ci95"][0].get<double>(), 3.9151301551778532, 1e-8);
+  EXPECT_NEAR(t["rows"][1]["gain_ci95"][1].get<double>(), 16.084869844822148, 1e-8);
+  EXPECT_TRUE(t["rows"][1]["significant"].get<bool>());
+  EXPECT_NEAR(t["student"]["miou"]["ci95"][0].get<double>(), 61.0 - 12.706204736432095, 1e-8);
+  EXPECT_TRUE(t["teacher"]["miou"]["std"].is_null());
   const auto md = cwd::train::table_markdown(table);
-  EXPECT_NE(md.find("| CWD | h·w·c | – | 71.00 ± 1.41 (+10.00) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| CWD | h·w·c | – | 71.00 ± 1.41 (**+10.00**) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| AT | h·w·c | – | 65.00 (n = 1) (+4.00) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| Teacher | – | 1 | 80.00 | unknown (n = 1) | – | – | – | – | – |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| CWD | logit | 2 | 71.00 | 1.41 | [58.29, 83.71] | **+10.00** | [3.92, 16.08] | 0.019 | 53% |"),
+            std::string::npos)
+      << md;
+  const auto csv = cwd::train::table_csv(table);
+  EXPECT_NE(csv.find("\nteacher,,80.0000,,1,,,,,,,,,,,,,,\n"), std::string::npos) << csv;
   records.erase(records.begin());
   try {
     cwd::train::build_table(records);

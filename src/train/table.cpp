@@ -115,13 +115,16 @@ Gathered gather(const std::vector<RunRecord>& records) {
   return g;
 }
 
-TableRow make_row(const RowKey& key, const RowRuns& runs, double student_mean) {
+TableRow make_row(const RowKey& key, const RowRuns& runs, const std::vector<double>& student,
+                  double teacher_mean) {
   TableRow row;
   row.method = key.first;
   row.placement = key.second;
   row.title = runs.last->title;
   row.miou = Stat::of(runs.miou);
-  row.gain = row.miou.mean - student_mean;
+  const auto welch = stats::welch(runs.miou, student);
+  row.gain = welch.diff;
+  row.versus = {welch.ci, welch.p, welch.df, stats::gap_fraction(row.miou.mean, mean_of(student), teacher_mean)};
   row.complexity = runs.last->formula;
   row.options = runs.last->options;
   row.cost = {mean_of(runs.ms), static_cast<int64_t>(std::llround(mean_of(runs.peak))),
@@ -161,7 +164,18 @@ ToolInfo records_tool(const Gathered& g) {
 
 }  // namespace
 
-void to_json(nlohmann::json& j, const Stat& s) { j = {{"mean", s.mean}, {"std", s.std}, {"n", s.n}}; }
+template <typename T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json interval_json(const std::optional<stats::Interval>& v) {
+  return v ? nlohmann::json::array({v->low, v->high}) : nlohmann::json(nullptr);
+}
+
+void to_json(nlohmann::json& j, const Stat& s) {
+  j = {{"mean", s.mean}, {"std", or_null(s.std)}, {"n", s.n}, {"ci95", interval_json(s.ci95)}};
+}
 
 void to_json(nlohmann::json& j, const NetSummary& s) { j = {{"miou", s.miou}, {"model", s.model}}; }
 
@@ -171,13 +185,18 @@ void to_json(nlohmann::json& j, const TableRow& r) {
        {"title", r.title},
        {"miou", r.miou},
        {"gain", r.gain},
+       {"gain_ci95", interval_json(r.versus.gain_ci95)},
+       {"p_value", or_null(r.versus.p_value)},
+       {"welch_df", or_null(r.versus.welch_df)},
+       {"significant", r.versus.significant()},
+       {"gap_fraction", or_null(r.versus.gap_fraction)},
        {"complexity", r.complexity},
        {"options", r.options},
        {"cost",
         {{"ms_per_iter", r.cost.ms_per_iter},
          {"peak_bytes", r.cost.peak_bytes},
          {"extra_params", r.cost.extra_params},
-         {"gflops", r.cost.gflops ? nlohmann::json(*r.cost.gflops) : nlohmann::json(nullptr)}}},
+         {"gflops", or_null(r.cost.gflops)}}},
        {"wall_s", r.wall_s}};
   if (r.paper_miou) j["paper_miou"] = *r.paper_miou;
 }
@@ -189,18 +208,20 @@ void to_json(nlohmann::json& j, const TableProtocol& p) {
        {"student_schedule", p.student_schedule},
        {"seeds", p.seeds},
        {"records", p.records},
-       {"std", "sample standard deviation over seeds (n-1); 0 when n = 1"},
+       {"std", "sample standard deviation over seeds (n-1); null when n = 1 (no spread known)"},
+       {"ci95", "95% confidence interval of the mean, Student's t with n-1 degrees of freedom; null when n = 1"},
+       {"gain",
+        "row mean minus the baseline student's mean; gain_ci95 and p_value from Welch's unequal-variance "
+        "t-test (two-sided), null when either side has n = 1; significant: gain_ci95 excludes zero"},
+       {"gap_fraction", "gain / (teacher mean - student mean); null when the teacher does not lead"},
        {"cost",
         "distillation term only, measured inside each run: forward+backward ms per iteration, "
         "peak extra bytes through the allocator, forward GFLOPs at the run's map size, adapter parameters"}};
 }
 
 Stat Stat::of(const std::vector<double>& v) {
-  const double n = static_cast<double>(v.size());
-  const double mean = mean_of(v);
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  return {mean, v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0, static_cast<int64_t>(v.size())};
+  const auto s = stats::describe(v);
+  return {s.mean, s.n, s.std, s.ci};
 }
 
 Table build_table(const std::vector<RunRecord>& records) {
@@ -209,7 +230,9 @@ Table build_table(const std::vector<RunRecord>& records) {
   t.tool = records_tool(g);
   t.teacher = {Stat::of(g.teacher), g.teacher_record->model};
   t.student = {Stat::of(g.student), g.first_student->model};
-  for (const auto& key : row_order(g.rows)) t.rows.push_back(make_row(key, g.rows.at(key), t.student.miou.mean));
+  for (const auto& key : row_order(g.rows)) {
+    t.rows.push_back(make_row(key, g.rows.at(key), g.student, t.teacher.miou.mean));
+  }
   t.protocol.preset = g.first->config.preset;
   t.protocol.dataset = g.first->dataset.train;
   t.protocol.eval_split = g.first->eval.split;
@@ -227,15 +250,37 @@ void to_json(nlohmann::json& j, const Table& t) {
 
 namespace {
 
+// "mean ± std", or "mean (n = 1)" where no spread is known.
 std::string cell(const Stat& m) {
-  if (m.n > 1) return fmt::format("{:.2f} ± {:.2f}", m.mean, m.std);
-  return fmt::format("{:.2f}", m.mean);
+  if (m.std) return fmt::format("{:.2f} ± {:.2f}", m.mean, *m.std);
+  return fmt::format("{:.2f} (n = {})", m.mean, m.n);
 }
 
 std::string tex_cell(const TableRow* r) {
   if (r == nullptr) return "--";
-  if (r->miou.n > 1) return fmt::format("{:.2f} $\\pm$ {:.2f}", r->miou.mean, r->miou.std);
+  if (r->miou.std) return fmt::format("{:.2f} $\\pm$ {:.2f}", r->miou.mean, *r->miou.std);
   return fmt::format("{:.2f}", r->miou.mean);
+}
+
+std::string interval_text(const std::optional<stats::Interval>& v, const char* none) {
+  return v ? fmt::format("[{:.2f}, {:.2f}]", v->low, v->high) : std::string(none);
+}
+
+std::string p_text(const std::optional<double>& p) {
+  if (!p) return "–";
+  return *p < 0.001 ? std::string("< 0.001") : fmt::format("{:.3f}", *p);
+}
+
+// The gain, in bold where its 95% interval excludes zero.
+std::string gain_text(const TableRow& r) {
+  const std::string g = fmt::format("{:+.2f}", r.gain);
+  return r.versus.significant() ? "**" + g + "**" : g;
+}
+
+std::string csv_number(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : std::string(); }
+
+std::string csv_interval(const std::optional<stats::Interval>& v) {
+  return v ? fmt::format("{:.4f},{:.4f}", v->low, v->high) : std::string(",");
 }
 
 // Methods in row order, each once.
@@ -263,10 +308,11 @@ std::string gflops_text(const Cost& c, const char* format, const char* none) {
 std::string table_markdown(const Table& t) {
   auto gain_cell = [](const TableRow* r) {
     if (r == nullptr) return std::string("–");
-    return fmt::format("{} ({:+.2f})", cell(r->miou), r->gain);
+    return fmt::format("{} ({})", cell(r->miou), gain_text(*r));
   };
   std::string md = fmt::format(
-      "mIoU (%) on {} ({}), mean ± std over seeds; gain over the baseline student in brackets.\n\n",
+      "mIoU (%) on {} ({}), mean ± sample std over seeds (n = 1: one run, no spread known); gain over "
+      "the baseline student in brackets, in bold where its 95% confidence interval excludes zero.\n\n",
       t.protocol.dataset.value("name", "?"), t.protocol.eval_split);
   md += "| Method | Complexity | Feature map mIoU | Logit map mIoU |\n|---|---|---|---|\n";
   for (const auto* net : {&t.teacher, &t.student}) {
@@ -278,6 +324,28 @@ std::string table_markdown(const Table& t) {
     const auto* l = find_row(t, m, Placement::kLogit);
     md += fmt::format("| {} | {} | {} | {} |\n", title_of(m), (f ? f : l)->complexity, gain_cell(f),
                       gain_cell(l));
+  }
+  md += "\nStatistics over seeds: 95% intervals of the mean from Student's t; each gain against the baseline "
+        "student by Welch's unequal-variance t-test (two-sided); gap recovered = gain / (teacher − "
+        "student).\n\n";
+  md += "| Network / method | Map | n | mIoU mean | std | mean 95% CI | gain | gain 95% CI | p (Welch) | gap recovered |\n";
+  md += "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto* net : {&t.teacher, &t.student}) {
+    const auto& m = net->miou;
+    md += fmt::format("| {} | – | {} | {:.2f} | {} | {} | – | – | – | – |\n",
+                      net == &t.teacher ? "Teacher" : "Student (baseline)", m.n, m.mean,
+                      m.std ? fmt::format("{:.2f}", *m.std) : std::string("unknown (n = 1)"),
+                      interval_text(m.ci95, "–"));
+  }
+  for (const auto& r : t.rows) {
+    const auto& m = r.miou;
+    const auto& v = r.versus;
+    md += fmt::format("| {} | {} | {} | {:.2f} | {} | {} | {} | {} | {} | {} |\n", title_of(r.method),
+                      to_string(r.placement), m.n, m.mean,
+                      m.std ? fmt::format("{:.2f}", *m.std) : std::string("unknown (n = 1)"),
+                      interval_text(m.ci95, "–"), gain_text(r), interval_text(v.gain_ci95, "unknown"),
+                      p_text(v.p_value),
+                      v.gap_fraction ? fmt::format("{:.0f}%", 100.0 * *v.gap_fraction) : std::string("–"));
   }
   md += "\nMeasured cost of the distillation term (inside the runs; mean over seeds):\n\n";
   md += "| Method | Map | ms/iter (fwd+bwd) | peak extra MiB | extra params | GFLOPs | run wall s |\n";
@@ -293,14 +361,22 @@ std::string table_markdown(const Table& t) {
 }
 
 std::string table_csv(const Table& t) {
-  std::string csv = "method,placement,miou_mean,miou_std,n,gain,complexity,ms_per_iter,peak_bytes,extra_params,gflops,wall_s\n";
-  csv += fmt::format("teacher,,{:.4f},{:.4f},{},,,,,,,\n", t.teacher.miou.mean, t.teacher.miou.std, t.teacher.miou.n);
-  csv += fmt::format("student,,{:.4f},{:.4f},{},,,,,,,\n", t.student.miou.mean, t.student.miou.std, t.student.miou.n);
+  std::string csv =
+      "method,placement,miou_mean,miou_std,n,miou_ci_low,miou_ci_high,gain,gain_ci_low,gain_ci_high,p_value,"
+      "welch_df,gap_fraction,complexity,ms_per_iter,peak_bytes,extra_params,gflops,wall_s\n";
+  for (const auto* net : {&t.teacher, &t.student}) {
+    const auto& m = net->miou;
+    csv += fmt::format("{},,{:.4f},{},{},{},,,,,,,,,,,,\n", net == &t.teacher ? "teacher" : "student", m.mean,
+                       csv_number(m.std), m.n, csv_interval(m.ci95));
+  }
   for (const auto& r : t.rows) {
     const auto& c = r.cost;
-    csv += fmt::format("{},{},{:.4f},{:.4f},{},{:.4f},\"{}\",{:.4f},{},{},{},{:.1f}\n", r.method,
-                       to_string(r.placement), r.miou.mean, r.miou.std, r.miou.n, r.gain, r.complexity,
-                       c.ms_per_iter, c.peak_bytes, c.extra_params, gflops_text(c, "{:.6f}", ""), r.wall_s);
+    const auto& v = r.versus;
+    csv += fmt::format("{},{},{:.4f},{},{},{},{:.4f},{},{},{},{},\"{}\",{:.4f},{},{},{},{:.1f}\n", r.method,
+                       to_string(r.placement), r.miou.mean, csv_number(r.miou.std), r.miou.n,
+                       csv_interval(r.miou.ci95), r.gain, csv_interval(v.gain_ci95), csv_number(v.p_value),
+                       csv_number(v.welch_df), csv_number(v.gap_fraction), r.complexity, c.ms_per_iter,
+                       c.peak_bytes, c.extra_params, gflops_text(c, "{:.6f}", ""), r.wall_s);
   }
   return csv;
 }

@@ -1,7 +1,9 @@
 #pragma once
-// The comparison table, built only from run records: a plain struct (schema cwd-bench/table/1)
+// The comparison table, built only from run records: a plain struct (schema cwd-bench/table/2)
 // written as JSON, and rendered as Markdown laid out like the paper's table, CSV and LaTeX.
+// Statistics over seeds follow docs/statistics.md.
 
+#include "src/core/stats.h"
 #include "src/train/record.h"
 
 #include <nlohmann/json.hpp>
@@ -13,14 +15,28 @@
 
 namespace cwd::train {
 
-inline constexpr const char* kTableSchema = "cwd-bench/table/1";
+inline constexpr const char* kTableSchema = "cwd-bench/table/2";
 
-/// Mean and sample standard deviation (n − 1; 0 for a single value) over seeds.
+/// Mean over seeds, sample standard deviation (n − 1) and the 95% t interval of the mean; the
+/// spread and the interval are unknown (nullopt, null in JSON) for a single run.
 struct Stat {
   double mean = 0;
-  double std = 0;
   int64_t n = 0;
+  std::optional<double> std;
+  std::optional<stats::Interval> ci95;
   static Stat of(const std::vector<double>& values);
+};
+
+/// A method's row against the baseline student: Welch's t-test over seeds and the share of the
+/// teacher–student gap it recovers. Unknown parts stay nullopt (n < 2 on either side, no
+/// spread at all, or a teacher that does not lead).
+struct VersusStudent {
+  std::optional<stats::Interval> gain_ci95;
+  std::optional<double> p_value;   ///< two-sided
+  std::optional<double> welch_df;  ///< Welch–Satterthwaite degrees of freedom
+  std::optional<double> gap_fraction;
+  /// The gain's 95% interval excludes zero.
+  bool significant() const { return gain_ci95 && gain_ci95->excludes_zero(); }
 };
 
 /// The teacher or the baseline student: mIoU over its runs and its architecture.
@@ -44,6 +60,7 @@ struct TableRow {
   std::string title;
   Stat miou;
   double gain = 0;  ///< mean minus the baseline student's mean
+  VersusStudent versus;
   std::string complexity;
   nlohmann::json options;
   Cost cost;
