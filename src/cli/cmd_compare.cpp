@@ -28,6 +28,7 @@ struct CompareArgs {
   std::vector<std::string> loss_opts;
   bool latex = false;
   int64_t iters = 0;
+  std::string pretrained;
   DataArgs data;
   RuntimeArgs runtime;
   ExecArgs exec;
@@ -53,9 +54,12 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   for (const auto& kv : a.loss_opts) train::parse_loss_option(kv, cc.loss_options);
   const DataArgs data = a.data;
   const RuntimeArgs runtime = a.runtime;
-  cc.adjust_all = [data, runtime](train::RunConfig& c) {
+  NetArgs net;
+  net.pretrained = a.pretrained;
+  cc.adjust_all = [data, runtime, net](train::RunConfig& c) {
     apply(data, c.data);
     apply(runtime, c);
+    apply(net, c.net);
   };
   const int64_t iters = a.iters;
   cc.adjust_student = [iters](train::RunConfig& c) {
@@ -77,6 +81,9 @@ void add_compare(CLI::App& app, const CliContext& context) {
                   fmt::format("comma-separated losses (default: the preset's; known: {})", fmt::join(losses::known_keys(), ", ")));
   sub->add_option("--on", args->on, "comma-separated placements: logit, feature (default: the preset's)");
   sub->add_option("--out", args->out, "output folder (default results/<preset>)");
+  sub->add_option("--pretrained", args->pretrained,
+                  "start teacher and student backbones from the ones pretrained with this recipe "
+                  "(fashion-items; cached, pretrained first when missing), or none (default: the preset's)");
   sub->add_option("--from", args->from, "rebuild the tables from the run records in this folder; no training")
       ->check(CLI::ExistingDirectory);
   sub->add_option("--teacher", args->teacher, "use this teacher (record .json or checkpoint .pt) instead of training one");

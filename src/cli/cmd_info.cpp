@@ -26,7 +26,7 @@ struct InfoArgs {
 
 void run_info(const InfoArgs& a) {
   const train::NetConfig net{a.depth, a.width, models::parse_stem(a.stem), a.output_stride, "",
-                             models::Init::kTorch, ""};
+                             models::Init::kTorch, "", ""};
   const auto [h, w] = train::parse_size(a.input, "--input");
   auto model = train::build_network(net, a.classes);
   const auto stats = models::model_stats(model, h, w);

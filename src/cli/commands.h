@@ -19,6 +19,7 @@ void add_eval(CLI::App& app, const CliContext& context);
 void add_losses(CLI::App& app);
 void add_bench_losses(CLI::App& app);
 void add_bench_step(CLI::App& app);
+void add_pretrain(CLI::App& app);
 void add_compare(CLI::App& app, const CliContext& context);
 void add_unit(CLI::App& app);
 void add_sweep(CLI::App& app, const CliContext& context);

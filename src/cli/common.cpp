@@ -2,6 +2,7 @@
 
 #include "losses/registry.h"
 #include "src/core/error.h"
+#include "src/train/pretrain.h"
 #include "src/train/units.h"
 
 #include <fmt/format.h>
@@ -123,6 +124,10 @@ void add_net_options(CLI::App* app, NetArgs& a) {
                   "how fresh weights are drawn: torch (PyTorch's defaults), mmseg (kaiming fan-out, "
                   "classifiers N(0, 0.01)), kaiming (kaiming fan-out everywhere)")
       ->group("Model");
+  app->add_option("--pretrained", a.pretrained,
+                  "start the backbone from the one pretrained with this recipe (fashion-items; cached, "
+                  "pretrained first when missing), or none")
+      ->group("Model");
   app->add_option("--init-weights", a.init_weights,
                   "start from these weights of the whole network (safetensors, cwd-bench's names)")
       ->check(CLI::ExistingFile)->group("Model");
@@ -207,6 +212,12 @@ void apply(const NetArgs& a, train::NetConfig& n) {
   if (!a.backbone_weights.empty()) n.backbone_weights = a.backbone_weights;
   if (!a.init.empty()) n.init = models::parse_init(a.init);
   if (!a.init_weights.empty()) n.init_weights = a.init_weights;
+  if (a.pretrained == "none") {
+    n.pretrained.clear();
+  } else if (!a.pretrained.empty()) {
+    train::pretrain_recipe(a.pretrained);  // an unknown name fails here, listing the known ones
+    n.pretrained = a.pretrained;
+  }
 }
 
 void apply(const RuntimeArgs& a, train::RunConfig& c) {

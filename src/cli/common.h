@@ -28,7 +28,7 @@ struct ScheduleArgs {
 struct NetArgs {
   int64_t depth = 0, output_stride = 0;
   double width = 0;
-  std::string stem, backbone_weights, init, init_weights;
+  std::string stem, backbone_weights, init, init_weights, pretrained;
 };
 
 struct RuntimeArgs {

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   cwd::cli::add_losses(app);
   cwd::cli::add_bench_losses(app);
   cwd::cli::add_bench_step(app);
+  cwd::cli::add_pretrain(app);
   cwd::cli::add_data(app, context);
   // After parsing (so not for --help/--version), before the command runs: the reference BLAS
   // makes training and benchmarks ~30x slower. Commands that only list or describe stay quiet, as

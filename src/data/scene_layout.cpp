@@ -55,20 +55,9 @@ Rgb item_tint(Rng& rng, int64_t class_id) {
                     static_cast<float>(rng.uniform(0.55, 1.0)));
 }
 
-/// One item: which, where, and how it looks (the draws in this order are part of the scene).
-PlacedItem draw_item(Rng& rng, const ItemBank& bank, int64_t H, int64_t W) {
-  PlacedItem p;
-  p.info.source = bank.source;
-  p.info.source_index = rng.below(bank.count);
-  p.info.class_id = bank.labels[static_cast<size_t>(p.info.source_index)] + 1;
-  const double ih = rng.uniform(0.3, 0.7) * static_cast<double>(H);
-  const double iw = ih * rng.uniform(0.75, 1.3);
-  p.info.height = std::max<int64_t>(6, static_cast<int64_t>(std::floor(ih + 0.5)));
-  p.info.width = std::max<int64_t>(6, static_cast<int64_t>(std::floor(iw + 0.5)));
-  p.info.y = static_cast<int64_t>(std::floor(rng.uniform(
-      -0.25 * static_cast<double>(p.info.height), static_cast<double>(H) - 0.75 * p.info.height)));
-  p.info.x = static_cast<int64_t>(std::floor(rng.uniform(
-      -0.25 * static_cast<double>(p.info.width), static_cast<double>(W) - 0.75 * p.info.width)));
+/// How an item looks: mirroring, tint, shading and texture (the draws in this order are part of
+/// the scene).
+void draw_look(Rng& rng, PlacedItem& p) {
   p.mirror = rng.chance(0.5);
   p.tint = item_tint(rng, p.info.class_id);
   p.shade_lo = static_cast<float>(rng.uniform(0.15, 0.55));
@@ -77,6 +66,28 @@ PlacedItem draw_item(Rng& rng, const ItemBank& bank, int64_t H, int64_t W) {
   p.tex_period = static_cast<float>(rng.uniform(2.5, 8.0));
   random_direction(rng, &p.tex_dx, &p.tex_dy);
   p.tex_seed = rng.next();
+}
+
+/// Which item of the bank.
+void draw_which(Rng& rng, const ItemBank& bank, PlacedItem& p) {
+  p.info.source = bank.source;
+  p.info.source_index = rng.below(bank.count);
+  p.info.class_id = bank.labels[static_cast<size_t>(p.info.source_index)] + 1;
+}
+
+/// One item: which, where, and how it looks (the draws in this order are part of the scene).
+PlacedItem draw_item(Rng& rng, const ItemBank& bank, int64_t H, int64_t W) {
+  PlacedItem p;
+  draw_which(rng, bank, p);
+  const double ih = rng.uniform(0.3, 0.7) * static_cast<double>(H);
+  const double iw = ih * rng.uniform(0.75, 1.3);
+  p.info.height = std::max<int64_t>(6, static_cast<int64_t>(std::floor(ih + 0.5)));
+  p.info.width = std::max<int64_t>(6, static_cast<int64_t>(std::floor(iw + 0.5)));
+  p.info.y = static_cast<int64_t>(std::floor(rng.uniform(
+      -0.25 * static_cast<double>(p.info.height), static_cast<double>(H) - 0.75 * p.info.height)));
+  p.info.x = static_cast<int64_t>(std::floor(rng.uniform(
+      -0.25 * static_cast<double>(p.info.width), static_cast<double>(W) - 0.75 * p.info.width)));
+  draw_look(rng, p);
   return p;
 }
 
@@ -98,6 +109,23 @@ void random_direction(Rng& rng, float* dx, float* dy) {
   const float inv = 1.f / std::sqrt(n);
   *dx = x * inv;
   *dy = y * inv;
+}
+
+PlacedItem place_single_item(Rng& rng, const ItemBank& bank, int64_t H, int64_t W) {
+  PlacedItem p;
+  draw_which(rng, bank, p);
+  const double side = static_cast<double>(std::min(H, W));
+  const double ih = rng.uniform(0.6, 0.95) * side;
+  const double iw = std::min(ih * rng.uniform(0.75, 1.3), static_cast<double>(W));
+  p.info.height = std::max<int64_t>(6, static_cast<int64_t>(std::floor(ih + 0.5)));
+  p.info.width = std::max<int64_t>(6, static_cast<int64_t>(std::floor(iw + 0.5)));
+  // Centred, jittered by up to 10% of the canvas; the item stays mostly inside.
+  const double cy = 0.5 * static_cast<double>(H) + rng.uniform(-0.1, 0.1) * static_cast<double>(H);
+  const double cx = 0.5 * static_cast<double>(W) + rng.uniform(-0.1, 0.1) * static_cast<double>(W);
+  p.info.y = static_cast<int64_t>(std::floor(cy - 0.5 * static_cast<double>(p.info.height)));
+  p.info.x = static_cast<int64_t>(std::floor(cx - 0.5 * static_cast<double>(p.info.width)));
+  draw_look(rng, p);
+  return p;
 }
 
 std::vector<PlacedItem> place_items(Rng& rng, const ItemBank& bank, int64_t height, int64_t width) {

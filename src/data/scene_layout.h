@@ -37,4 +37,9 @@ struct PlacedItem {
 /// partly outside the canvas allowed.
 std::vector<PlacedItem> place_items(Rng& rng, const ItemBank& bank, int64_t height, int64_t width);
 
+/// One item of `bank` filling 60–95 % of the shorter side of a height×width canvas, centred with a
+/// jitter of up to 10 %, with a scene item's look (mirror, tint, shading, texture): the samples of
+/// the fashion-items classification task that pretrains backbones.
+PlacedItem place_single_item(Rng& rng, const ItemBank& bank, int64_t height, int64_t width);
+
 }  // namespace cwd::data::detail

@@ -3,9 +3,11 @@
 #include "losses/registry.h"
 #include "src/core/error.h"
 #include "src/core/progress.h"
+#include "src/core/threads.h"
 #include "src/train/checkpoint.h"
 #include "src/train/jobs.h"
 #include "src/train/network.h"
+#include "src/train/pretrain.h"
 #include "src/train/record.h"
 #include "src/train/table.h"
 #include "src/train/trainer.h"
@@ -120,6 +122,13 @@ void execute_runs(std::vector<PlannedRun> runs, const ExecOptions& options) {
   if (options.jobs < 1) throw Error(fmt::format("--jobs is {}; use 1 or more", options.jobs));
   for (auto& r : runs) {
     if (options.jobs > 1) r.config.threads = threads_per_unit(r.config.threads, options.jobs);
+  }
+  // Missing pretrained backbones first, once each, here: units that run in parallel would each
+  // pretrain the same one.
+  for (const auto& r : runs) {
+    if (r.config.net.pretrained.empty() || find_pretrained(pretrain_spec(r.config.net), "")) continue;
+    set_threads(r.config.threads);
+    ensure_pretrained(r.config.net, run_pretrain_options(r.config, resolve_device(r.config.device)));
   }
   // Teachers first, one at a time: the students' plans name their teacher's identity.
   const size_t total = runs.size();

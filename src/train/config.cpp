@@ -26,8 +26,8 @@ Preset make_smoke() {
   p.data.height = 64;
   p.data.width = 128;
   p.augment = {64, 128, 0.75, 1.25, true};
-  p.teacher = {18, 0.25, kStandard, 8, "", kInit, ""};
-  p.student = {18, 0.125, kStandard, 8, "", kInit, ""};
+  p.teacher = {18, 0.25, kStandard, 8, "", kInit, "", ""};
+  p.student = {18, 0.125, kStandard, 8, "", kInit, "", ""};
   p.teacher_schedule = {16, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {12, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
@@ -53,8 +53,8 @@ Preset make_quick() {
   p.augment = {64, 128, 1.0, 1.0, true};
   // The teacher is wider, not deeper: from scratch, PSPNet-R34 ×0.5 reached only 13.6 mIoU
   // after 1000 iterations (slower to start than R18), below what R18 ×0.25 reaches in 800.
-  p.teacher = {18, 0.5, kStandard, 8, "", kInit, ""};
-  p.student = {18, 0.25, kStandard, 8, "", kInit, ""};
+  p.teacher = {18, 0.5, kStandard, 8, "", kInit, "", ""};
+  p.student = {18, 0.25, kStandard, 8, "", kInit, "", ""};
   p.teacher_schedule = {1500, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {400, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
@@ -90,8 +90,8 @@ Preset make_cityscapes_paper() {
   p.description = "the paper's recipe on Cityscapes at width 1 (needs a GPU and --data-root)";
   p.data.name = "cityscapes";
   p.augment = {512, 512, 0.5, 2.0, true};
-  p.teacher = {101, 1.0, kDeep, 8, "", kInit, ""};
-  p.student = {18, 1.0, kDeep, 8, "", kInit, ""};
+  p.teacher = {101, 1.0, kDeep, 8, "", kInit, "", ""};
+  p.student = {18, 1.0, kDeep, 8, "", kInit, "", ""};
   p.teacher_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 3;
@@ -221,6 +221,8 @@ void to_json(nlohmann::json& j, const NetConfig& n) {
        {"backbone_weights", n.backbone_weights},
        {"init", models::to_string(n.init)},
        {"init_weights", n.init_weights}};
+  // Only when set, so that the configuration hashes of networks without one stay as they were.
+  if (!n.pretrained.empty()) j["pretrained"] = n.pretrained;
 }
 
 void from_json(const nlohmann::json& j, NetConfig& n) {
@@ -233,6 +235,7 @@ void from_json(const nlohmann::json& j, NetConfig& n) {
   // Records written before the init was configurable drew every conv kaiming-normal.
   key_or(j, "init", init, std::string("kaiming"));
   key_or(j, "init_weights", n.init_weights, std::string());
+  key_or(j, "pretrained", n.pretrained, std::string());
   n.stem = parsed_key("stem", models::parse_stem, stem);
   n.init = parsed_key("init", models::parse_init, init);
 }

@@ -44,6 +44,9 @@ struct NetConfig {
   /// Optional weights of the whole network (safetensors, cwd-bench's names, e.g. another run's
   /// weights/<name>.safetensors) copied in after the initialisation; every tensor must match.
   std::string init_weights;
+  /// Optional pretraining recipe (pretrain.h, e.g. "fashion-items"): the backbone starts from the
+  /// cached backbone pretrained with it (pretrained first when missing).
+  std::string pretrained;
 };
 
 /// The optimisation recipe (SGD + poly).

@@ -4,6 +4,7 @@
 #include "src/core/error.h"
 #include "src/core/json_io.h"
 #include "src/train/checkpoint.h"
+#include "src/train/pretrain.h"
 #include "src/train/record.h"
 
 #include <fmt/format.h>
@@ -20,6 +21,18 @@ models::PSPNetOptions pspnet_options(const NetConfig& net, int64_t num_classes) 
 
 models::PSPNet build_network(const NetConfig& net, int64_t num_classes) {
   models::PSPNet model(pspnet_options(net, num_classes));
+  if (!net.pretrained.empty()) {
+    const PretrainSpec spec = pretrain_spec(net);
+    const auto found = find_pretrained(spec, "");
+    if (!found) {
+      throw Error(fmt::format("the backbone pretrained with recipe '{}' for {} is not in the cache ({}); run "
+                              "`cwd-bench pretrain --depth {} --width {} --stem {} --recipe {}` first (train and "
+                              "compare do so themselves)",
+                              net.pretrained, models::describe(resnet_options(net)), default_cache_dir(), net.depth,
+                              net.width, models::to_string(net.stem), net.pretrained));
+    }
+    models::load_backbone_weights(model->backbone(), found->weights);
+  }
   if (!net.backbone_weights.empty()) models::load_backbone_weights(model->backbone(), net.backbone_weights);
   if (!net.init_weights.empty()) {
     models::load_named_state(*model, models::load_named_tensors(net.init_weights), net.init_weights);
@@ -60,6 +73,7 @@ NetConfig architecture_of(const NetConfig& trained) {
   NetConfig net = trained;
   net.backbone_weights.clear();
   net.init_weights.clear();
+  net.pretrained.clear();
   return net;
 }
 

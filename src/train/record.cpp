@@ -114,6 +114,8 @@ void to_json(nlohmann::json& j, const ModelInfo& m) {
   j["gflops"] = m.gflops;
   j["gflops_input"] = m.gflops_input;
   j["feature_channels"] = m.feature_channels;
+  // Only when set: records of networks without a pretrained backbone keep their bytes.
+  if (!m.pretrained.is_null()) j["pretrained_backbone"] = m.pretrained;
 }
 
 void from_json(const nlohmann::json& j, ModelInfo& m) {
@@ -127,6 +129,7 @@ void from_json(const nlohmann::json& j, ModelInfo& m) {
   key(j, "gflops", m.gflops);
   key(j, "gflops_input", m.gflops_input);
   key(j, "feature_channels", m.feature_channels);
+  m.pretrained = j.value("pretrained_backbone", nlohmann::json(nullptr));
 }
 
 void to_json(nlohmann::json& j, const EvalInfo& e) {

@@ -66,6 +66,8 @@ struct ModelInfo {
   double gflops = 0;
   std::vector<int64_t> gflops_input;  ///< {H, W} the FLOPs were counted at
   int64_t feature_channels = 0;
+  /// The pretrained backbone it started from (PretrainedBackbone::identity()); null for none.
+  nlohmann::json pretrained = nullptr;
 };
 
 /// The distillation term of a run: what it was and what it cost.

@@ -4,6 +4,7 @@
 #include "src/core/error.h"
 #include "src/core/memory.h"
 #include "src/core/progress.h"
+#include "src/train/pretrain.h"
 #include "src/core/random.h"
 #include "src/core/threads.h"
 #include "src/data/loader.h"
@@ -53,6 +54,7 @@ struct Member {
   std::shared_ptr<const data::SegDataset> train_set;
   std::shared_ptr<const data::SegDataset> eval_set;
   nlohmann::json teacher = nullptr;  // the teacher's identity
+  nlohmann::json pretrained = nullptr;  // the pretrained backbone's identity
   Distiller distiller{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer;
   RunState state;
@@ -107,6 +109,9 @@ Member open_member(Cohort& c, RunPlan plan, std::string label) {
   const int64_t classes = c.train_set->num_classes();
   const LoadedNetwork* teacher = cfg.loss.empty() ? nullptr : &cohort_teacher(c, cfg, classes);
   if (teacher) m.teacher = teacher->identity;
+  if (const auto pretrained = ensure_pretrained(cfg.net, run_pretrain_options(cfg, c.device))) {
+    m.pretrained = pretrained->identity();
+  }
   m.distiller = build_distiller(cfg, classes, c.device, teacher);
   m.optimizer = std::make_unique<torch::optim::SGD>(
       m.distiller->trainable_parameters(),
@@ -341,6 +346,7 @@ ModelInfo model_info(Member& s) {
   m.gflops = stats.gflops;
   m.gflops_input = {stats.input_h, stats.input_w};
   m.feature_channels = net->feature_channels();
+  m.pretrained = s.pretrained;
   return m;
 }
 
