@@ -5,7 +5,7 @@
 
 Needs Debian's python3-scipy (and python3-mpmath, which it pulls in). The C++ tests
 (tests/test_stats.cpp) compare their own results with these: t quantiles and two-sided p-values,
-95% intervals of a mean, and Welch's t-test. The quantiles and p-values are computed at 30 digits
+95% intervals of a mean, Welch's t-test and Kendall's tau-b. The quantiles and p-values are computed at 30 digits
 with mpmath, because scipy's t.ppf is off by up to ~5e-10 in probability at some points (e.g.
 q = 0.9, df = 29); intervals and Welch's test come from scipy.
 """
@@ -66,9 +66,13 @@ def main():
              welch([15.0, 16.5, 14.2], [14.23, 15.61, 13.99]),
              welch([1.0, 2.0], [1.5, 2.5, 3.5, 4.5]),
              welch([70.0, 72.0], [60.0, 62.0])]
+    pairs = [([1, 2, 3, 4], [1, 2, 3, 4]), ([1, 2, 3, 4], [4, 3, 2, 1]),
+             ([7.87, 14.67, 15.87, 16.36, 8.20, 21.53], [72.32, 71.74, 69.75, 71.41, 70.66, 74.87]),
+             ([1, 1, 2, 3, 5], [2, 1, 1, 4, 4]), ([3.0, 1.0, 2.0], [1.0, 2.0, 3.0])]
+    taus = [{"x": x, "y": y, "tau": float(stats.kendalltau(x, y).statistic)} for x, y in pairs]
     json.dump({"source": f"scipy {scipy.__version__}, mpmath {mpmath.__version__} (scripts/stats_reference.py)",
                "t_quantile": quantiles, "t_two_sided_p": pvalues, "mean_ci95": samples,
-               "welch95": tests}, sys.stdout, indent=1)
+               "welch95": tests, "kendall_tau_b": taus}, sys.stdout, indent=1)
     sys.stdout.write("\n")
 
 

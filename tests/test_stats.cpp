@@ -94,6 +94,18 @@ TEST(Stats, SpreadIsUnknownWithOneValueOrNoVariance) {
   EXPECT_FALSE(flat.p.has_value());
 }
 
+TEST(Stats, KendallTauMatchesScipy) {
+  for (const auto& c : golden().at("kendall_tau_b")) {
+    const auto tau = st::kendall_tau(values_of(c.at("x")), values_of(c.at("y")));
+    ASSERT_TRUE(tau.has_value()) << c.dump();
+    EXPECT_NEAR(*tau, c.at("tau").get<double>(), 1e-12) << c.dump();
+  }
+  EXPECT_FALSE(st::kendall_tau({1.0}, {2.0}).has_value());
+  EXPECT_FALSE(st::kendall_tau({1.0, 1.0}, {2.0, 3.0}).has_value());
+  EXPECT_EQ(error_of([] { st::kendall_tau({1.0, 2.0}, {1.0}); }),
+            "Kendall's tau of 2 and 1 values: the two rankings need the same items");
+}
+
 TEST(Stats, GapFraction) {
   EXPECT_DOUBLE_EQ(*st::gap_fraction(20.0, 10.0, 30.0), 0.5);
   EXPECT_DOUBLE_EQ(*st::gap_fraction(5.0, 10.0, 30.0), -0.25);

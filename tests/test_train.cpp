@@ -314,6 +314,11 @@ TEST(Table, MeanStdGainAndOrder) {
   EXPECT_TRUE(t["rows"][1]["significant"].get<bool>());
   EXPECT_NEAR(t["student"]["miou"]["ci95"][0].get<double>(), 61.0 - 12.706204736432095, 1e-8);
   EXPECT_TRUE(t["teacher"]["miou"]["std"].is_null());
+  // AT below CWD, as in the paper's logit column (72.32 < 74.87): τ-b = 1 over two methods.
+  ASSERT_EQ(t["paper_agreement"].size(), 1u);
+  EXPECT_EQ(t["paper_agreement"][0]["placement"], "logit");
+  EXPECT_EQ(t["paper_agreement"][0]["methods"], 2);
+  EXPECT_DOUBLE_EQ(t["paper_agreement"][0]["kendall_tau"].get<double>(), 1.0);
   const auto md = cwd::train::table_markdown(table);
   EXPECT_NE(md.find("| CWD | h·w·c | – | 71.00 ± 1.41 (**+10.00**) |"), std::string::npos) << md;
   EXPECT_NE(md.find("| AT | h·w·c | – | 65.00 (n = 1) (+4.00) |"), std::string::npos) << md;

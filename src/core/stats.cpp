@@ -145,6 +145,26 @@ Difference welch(const std::vector<double>& a, const std::vector<double>& b, dou
   return d;
 }
 
+std::optional<double> kendall_tau(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.size() != y.size()) {
+    throw Error(fmt::format("Kendall's tau of {} and {} values: the two rankings need the same items", x.size(), y.size()));
+  }
+  double concordant_minus_discordant = 0, untied_x = 0, untied_y = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    for (size_t j = i + 1; j < x.size(); ++j) {
+      const double dx = x[i] - x[j];
+      const double dy = y[i] - y[j];
+      const int sx = (dx > 0) - (dx < 0);
+      const int sy = (dy > 0) - (dy < 0);
+      concordant_minus_discordant += sx * sy;
+      untied_x += sx != 0;
+      untied_y += sy != 0;
+    }
+  }
+  if (untied_x == 0 || untied_y == 0) return std::nullopt;
+  return concordant_minus_discordant / std::sqrt(untied_x * untied_y);
+}
+
 std::optional<double> gap_fraction(double method, double student, double teacher) {
   if (!(teacher > student)) return std::nullopt;
   return (method - student) / (teacher - student);

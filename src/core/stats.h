@@ -47,6 +47,11 @@ struct Difference {
 
 Difference welch(const std::vector<double>& a, const std::vector<double>& b, double level = 0.95);
 
+/// Kendall's rank correlation τ-b of paired values (ties counted as neither concordant nor
+/// discordant, and corrected for, as SciPy's kendalltau). Unknown for fewer than two pairs or when
+/// either side is all ties. Throws cwd::Error when the sizes differ.
+std::optional<double> kendall_tau(const std::vector<double>& x, const std::vector<double>& y);
+
 /// The fraction of the teacher–student gap a method recovers: (method − student) / (teacher −
 /// student). Unknown when the teacher does not lead the student.
 std::optional<double> gap_fraction(double method, double student, double teacher);

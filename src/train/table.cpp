@@ -233,6 +233,15 @@ Table build_table(const std::vector<RunRecord>& records) {
   for (const auto& key : row_order(g.rows)) {
     t.rows.push_back(make_row(key, g.rows.at(key), g.student, t.teacher.miou.mean));
   }
+  for (const Placement placement : {Placement::kFeature, Placement::kLogit}) {
+    std::vector<double> ours, paper;
+    for (const auto& r : t.rows) {
+      if (r.placement != placement || !r.paper_miou) continue;
+      ours.push_back(r.miou.mean);
+      paper.push_back(*r.paper_miou);
+    }
+    if (!ours.empty()) t.paper_agreement.push_back({placement, static_cast<int64_t>(ours.size()), stats::kendall_tau(ours, paper)});
+  }
   t.protocol.preset = g.first->config.preset;
   t.protocol.dataset = g.first->dataset.train;
   t.protocol.eval_split = g.first->eval.split;
@@ -242,10 +251,14 @@ Table build_table(const std::vector<RunRecord>& records) {
   return t;
 }
 
+void to_json(nlohmann::json& j, const PaperAgreement& a) {
+  j = {{"placement", to_string(a.placement)}, {"methods", a.methods}, {"kendall_tau", or_null(a.kendall_tau)}};
+}
+
 void to_json(nlohmann::json& j, const Table& t) {
   j = {{"schema", kTableSchema}, {"tool", t.tool},         {"teacher", t.teacher},
        {"student", t.student},   {"rows", t.rows},         {"protocol", t.protocol},
-       {"paper", paper_numbers()}};
+       {"paper", paper_numbers()}, {"paper_agreement", t.paper_agreement}};
 }
 
 namespace {
@@ -346,6 +359,12 @@ std::string table_markdown(const Table& t) {
                       interval_text(m.ci95, "–"), gain_text(r), interval_text(v.gain_ci95, "unknown"),
                       p_text(v.p_value),
                       v.gap_fraction ? fmt::format("{:.0f}%", 100.0 * *v.gap_fraction) : std::string("–"));
+  }
+  for (const auto& a : t.paper_agreement) {
+    md += fmt::format("{}Ranking of the methods on the {} map against the paper's (Cityscapes): Kendall's τ-b = {} "
+                      "over {} methods (1: same order, 0: unrelated, −1: reversed).\n",
+                      &a == &t.paper_agreement.front() ? "\n" : "", to_string(a.placement),
+                      a.kendall_tau ? fmt::format("{:.2f}", *a.kendall_tau) : std::string("unknown"), a.methods);
   }
   md += "\nMeasured cost of the distillation term (inside the runs; mean over seeds):\n\n";
   md += "| Method | Map | ms/iter (fwd+bwd) | peak extra MiB | extra params | GFLOPs | run wall s |\n";

@@ -78,11 +78,19 @@ struct TableProtocol {
   std::vector<std::string> records;  ///< record file names
 };
 
+/// How the methods' ranking on one map agrees with the paper's Cityscapes ranking.
+struct PaperAgreement {
+  Placement placement = Placement::kLogit;
+  int64_t methods = 0;                ///< rows that have a paper number
+  std::optional<double> kendall_tau;  ///< τ-b of our means against the paper's
+};
+
 struct Table {
   ToolInfo tool;  ///< the program that wrote the records
   NetSummary teacher;
   NetSummary student;
   std::vector<TableRow> rows;  ///< in the paper's order, then other methods by key
+  std::vector<PaperAgreement> paper_agreement;  ///< per map, feature before logit
   TableProtocol protocol;
 };
 
