@@ -23,8 +23,9 @@ struct Result {
   std::string output;  // stdout + stderr
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(CWD_BENCH_EXE) + " " + args + " 2>&1";
+// Runs the binary with `args`; `env` ("NAME=value ") goes before it on the shell line.
+Result run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + std::string(CWD_BENCH_EXE) + " " + args + " 2>&1";
   Result r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -120,6 +121,32 @@ TEST(Cli, SmokeTrainWritesARecord) {
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_DOUBLE_EQ(cwd::read_json(dir / "eval.json")["eval"]["miou"].get<double>(),
                    record["eval"]["miou"].get<double>());
+}
+
+TEST(Cli, PretrainedBackboneIsMadeOnceCachedAndRecorded) {
+  cwd::testing::TempDir dir("pretrained");
+  const std::string env = "CWD_BENCH_CACHE=" + (dir / "cache") + " ";
+  // train pretrains the missing backbone first, then starts from it; the record names it.
+  const auto r = run("train --preset smoke --iters 2 --threads 2 --pretrained fashion-items-smoke --out " + (dir / "run"),
+                     env);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("pretrain ResNet-18 (standard stem, width 0.125, OS 32) on fashion-items"), std::string::npos)
+      << r.output;
+  const auto record = cwd::read_json(dir / "run/student-s0.json");
+  EXPECT_EQ(record["config"]["model"]["pretrained"], "fashion-items-smoke");
+  const auto& backbone = record["model"]["pretrained_backbone"];
+  ASSERT_TRUE(backbone.is_object()) << record["model"].dump();
+  const std::string weights = dir / ("cache/backbones/" + backbone["spec_hash"].get<std::string>() + ".safetensors");
+  EXPECT_EQ(backbone["weights_hash"], cwd::file_hash(weights));
+  // pretrain finds it in the cache instead of training again.
+  const auto again = run("pretrain --preset smoke --role student --recipe fashion-items-smoke", env);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("already cached"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find(weights), std::string::npos) << again.output;
+  // An unknown recipe is one error line listing the known ones, and nothing is written.
+  expect_error("compare --preset smoke --pretrained imagenet --out " + (dir / "bad"),
+               "unknown pretraining recipe 'imagenet' (known: fashion-items, fashion-items-smoke)");
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
 }
 
 // Removes what legitimately differs between two runs of the same comparison (measured times,

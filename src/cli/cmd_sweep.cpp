@@ -24,6 +24,7 @@ struct SweepArgs {
   std::string out;
   std::string teacher;
   std::string from;
+  std::string pretrained;
   DataArgs data;
   RuntimeArgs runtime;
   ExecArgs exec;
@@ -74,9 +75,12 @@ void run_sweep_command(const SweepArgs& a, const CliContext& context) {
   if (data.holdout >= 0) sc.holdout = data.holdout;
   data.holdout = -1;  // the sweep sets the students' holdout itself
   const RuntimeArgs runtime = a.runtime;
-  sc.adjust_all = [data, runtime](train::RunConfig& c) {
+  NetArgs net;
+  net.pretrained = a.pretrained;
+  sc.adjust_all = [data, runtime, net](train::RunConfig& c) {
     apply(data, c.data);
     apply(runtime, c);
+    apply(net, c.net);
   };
   const auto summary = train::run_sweep(sc);
   std::cout << train::sweep_markdown(summary);
@@ -95,6 +99,9 @@ void add_sweep(CLI::App& app, const CliContext& context) {
   sub->add_option("--on", args->on, "comma-separated placements: logit, feature (default: the preset's)");
   sub->add_option("--factors", args->factors, "multiples of each loss's default weight to try")->capture_default_str();
   sub->add_option("--out", args->out, "output folder (default results/sweep-<preset>)");
+  sub->add_option("--pretrained", args->pretrained,
+                  "start teacher and student backbones from the ones pretrained with this recipe "
+                  "(fashion-items; cached, pretrained first when missing), or none (default: the preset's)");
   sub->add_option("--teacher", args->teacher,
                   "teacher record/checkpoint (default: the comparison's, results/<preset>/teacher.json, trained when missing)");
   sub->add_option("--from", args->from, "rebuild sweep.json and sweep.md from the sweep records in this folder; no training")
