@@ -7,6 +7,7 @@
 #include "src/core/json_keys.h"
 #include "src/data/fashion_items.h"
 #include "src/train/record.h"
+#include "src/train/trainer.h"
 
 #include <fmt/format.h>
 
@@ -46,16 +47,15 @@ std::string env_or(const char* name) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
-// A ResNet at output stride 32 (no dilation: dilation changes no weight shape) with global
-// average pooling and a linear layer over the ten item classes.
+// The spec's ResNet at output stride 32: no dilation, which changes no weight shape.
+models::ResNetOptions classifier_backbone(const PretrainSpec& spec) {
+  return models::ResNetOptions().depth(spec.depth).width(spec.width).stem(spec.stem).output_stride(32).init(spec.init);
+}
+
+// The backbone with global average pooling and a linear layer over the ten item classes.
 struct ClassifierImpl : torch::nn::Module {
   ClassifierImpl(const PretrainSpec& spec, int64_t classes)
-      : backbone(register_module("backbone", models::ResNet(models::ResNetOptions()
-                                                                .depth(spec.depth)
-                                                                .width(spec.width)
-                                                                .stem(spec.stem)
-                                                                .output_stride(32)
-                                                                .init(spec.init)))),
+      : backbone(register_module("backbone", models::ResNet(classifier_backbone(spec)))),
         fc(register_module("fc", torch::nn::Linear(backbone->stage_channels(4), classes))) {}
   torch::Tensor forward(const torch::Tensor& x) {
     return fc(backbone->forward(x).layer4.mean({2, 3}));
@@ -67,10 +67,6 @@ TORCH_MODULE(Classifier);
 
 std::string backbones_dir(const std::string& cache_dir) {
   return (fs::path(cache_dir.empty() ? default_cache_dir() : cache_dir) / "backbones").string();
-}
-
-void set_lr(torch::optim::SGD& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 }
 
 // Top-1 accuracy (%) over `samples` renders of the held-out items.
@@ -201,6 +197,60 @@ std::optional<PretrainedBackbone> find_pretrained(const PretrainSpec& spec, cons
   return b;
 }
 
+namespace {
+
+// What one pretraining run measured.
+struct ClassifierRun {
+  nlohmann::json curve = nlohmann::json::array();  ///< window means at each log point
+  double wall_s = 0;
+  double data_s = 0;                ///< of wall_s, rendering the images
+  double final_train_accuracy = 0;  ///< % over the last log window
+};
+
+// SGD with the recipe's poly schedule over renders of the training items. Loss and accuracy
+// are summed on the device and read back only at log points.
+ClassifierRun train_classifier(Classifier& model, const data::FashionItems& items, const PretrainRecipe& r,
+                               const PretrainOptions& o) {
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(r.lr).momentum(r.momentum).weight_decay(r.weight_decay));
+  ClassifierRun run;
+  const auto t0 = Clock::now();
+  auto window_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(o.device));
+  auto window_correct = torch::zeros_like(window_loss);
+  int64_t window_n = 0;
+  for (int64_t it = 0; it < r.iterations; ++it) {
+    set_lr(optimizer, poly_lr(r.lr, r.poly_power, it, r.iterations));
+    const auto d0 = Clock::now();
+    auto [x, y] = items.batch(static_cast<uint64_t>(it * r.batch_size), r.batch_size, o.data_threads);
+    run.data_s += std::chrono::duration<double>(Clock::now() - d0).count();
+    x = x.to(o.device);
+    y = y.to(o.device);
+    optimizer.zero_grad();
+    const auto logits = model->forward(x);
+    const auto loss = torch::nn::functional::cross_entropy(logits, y);
+    loss.backward();
+    optimizer.step();
+    window_loss += loss.detach().to(torch::kDouble);
+    window_correct += logits.argmax(1).eq(y).sum().to(torch::kDouble) / static_cast<double>(r.batch_size);
+    ++window_n;
+    if ((it + 1) % o.log_every != 0 && it + 1 != r.iterations) continue;
+    const double mean_loss = window_loss.item<double>() / static_cast<double>(window_n);
+    run.final_train_accuracy = 100.0 * window_correct.item<double>() / static_cast<double>(window_n);
+    run.curve.push_back({{"iteration", it + 1}, {"loss", mean_loss}, {"train_accuracy", run.final_train_accuracy}});
+    if (o.log) {
+      o.log(fmt::format("  it {:>6}/{}  loss {:.4f}  train acc {:.1f}%", it + 1, r.iterations, mean_loss,
+                        run.final_train_accuracy));
+    }
+    window_loss.zero_();
+    window_correct.zero_();
+    window_n = 0;
+  }
+  run.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return run;
+}
+
+}  // namespace
+
 PretrainedBackbone pretrain_backbone(const PretrainSpec& spec, const PretrainOptions& o) {
   check_recipe(spec.recipe);
   const PretrainRecipe& r = spec.recipe;
@@ -214,52 +264,13 @@ PretrainedBackbone pretrain_backbone(const PretrainSpec& spec, const PretrainOpt
   Classifier model(spec, static_cast<int64_t>(data::FashionItems::class_names().size()));
   model->to(o.device);
   model->train();
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(r.lr).momentum(r.momentum).weight_decay(r.weight_decay));
-  const auto description = models::describe(models::ResNetOptions()
-                                                .depth(spec.depth)
-                                                .width(spec.width)
-                                                .stem(spec.stem)
-                                                .output_stride(32)
-                                                .init(spec.init));
+  const auto description = models::describe(classifier_backbone(spec));
   log(fmt::format("pretrain {} on fashion-items ({}x{}, {} iterations of {}) -> {}", description, r.side, r.side,
                   r.iterations, r.batch_size, hash));
-
-  const auto t0 = Clock::now();
-  double data_s = 0;
-  nlohmann::json curve = nlohmann::json::array();
-  double window_loss = 0, window_correct = 0;
-  int64_t window_n = 0;
-  double last_accuracy = 0;
-  for (int64_t it = 0; it < r.iterations; ++it) {
-    set_lr(optimizer, r.lr * std::pow(1.0 - static_cast<double>(it) / static_cast<double>(r.iterations), r.poly_power));
-    const auto d0 = Clock::now();
-    auto [x, y] = train_items.batch(static_cast<uint64_t>(it * r.batch_size), r.batch_size, o.data_threads);
-    data_s += std::chrono::duration<double>(Clock::now() - d0).count();
-    x = x.to(o.device);
-    y = y.to(o.device);
-    optimizer.zero_grad();
-    const auto logits = model->forward(x);
-    const auto loss = torch::nn::functional::cross_entropy(logits, y);
-    loss.backward();
-    optimizer.step();
-    window_loss += loss.item<double>();
-    window_correct += logits.argmax(1).eq(y).sum().item<double>() / static_cast<double>(r.batch_size);
-    ++window_n;
-    if ((it + 1) % o.log_every == 0 || it + 1 == r.iterations) {
-      last_accuracy = 100.0 * window_correct / static_cast<double>(window_n);
-      curve.push_back({{"iteration", it + 1}, {"loss", window_loss / static_cast<double>(window_n)},
-                       {"train_accuracy", last_accuracy}});
-      log(fmt::format("  it {:>6}/{}  loss {:.4f}  train acc {:.1f}%", it + 1, r.iterations,
-                      window_loss / static_cast<double>(window_n), last_accuracy));
-      window_loss = window_correct = 0;
-      window_n = 0;
-    }
-  }
-  const double train_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const ClassifierRun run = train_classifier(model, train_items, r, o);
   const double accuracy = test_accuracy(model, spec, o);
   log(fmt::format("  held-out accuracy {:.2f}% ({} renders of t10k items); {:.0f} s", accuracy, r.eval_samples,
-                  train_s));
+                  run.wall_s));
 
   const fs::path dir(backbones_dir(o.cache_dir));
   PretrainedBackbone b;
@@ -284,12 +295,12 @@ PretrainedBackbone pretrain_backbone(const PretrainSpec& spec, const PretrainOpt
       {"train",
        {{"iterations", r.iterations},
         {"images", r.iterations * r.batch_size},
-        {"wall_s", train_s},
-        {"data_s", data_s},
+        {"wall_s", run.wall_s},
+        {"data_s", run.data_s},
         {"device", o.device.str()},
         {"threads", torch::get_num_threads()},
-        {"final_train_accuracy", last_accuracy},
-        {"curve", curve}}},
+        {"final_train_accuracy", run.final_train_accuracy},
+        {"curve", run.curve}}},
       {"eval", {{"split", "t10k"}, {"samples", r.eval_samples}, {"accuracy", accuracy}}}};
   write_json_atomic(b.record, record);
   return b;

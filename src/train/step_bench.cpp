@@ -45,17 +45,6 @@ int64_t preset_classes(const Preset& p) {
                           p.name));
 }
 
-// The trainer's poly schedule and learning-rate setter (src/train/trainer.cpp).
-double poly_lr(const Schedule& schedule, int64_t it, int64_t iterations) {
-  return schedule.lr * std::pow(1.0 - static_cast<double>(it) / iterations, schedule.poly_power);
-}
-
-void set_lr(torch::optim::SGD& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
-}
-
 // 4-D parameters (the convolutions' weights) to channels-last, in place of their data.
 void params_to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
@@ -133,7 +122,7 @@ StepBenchCase run_case(const std::string& name, const StepBenchOptions& o, const
     const auto t0 = Clock::now();
     // The trainer's loop body (run_steps in src/train/trainer.cpp), data loading aside.
     torch::manual_seed(iteration_seed(o.seed, it));
-    set_lr(optimizer, poly_lr(schedule, it, total));
+    set_lr(optimizer, poly_lr(schedule.lr, schedule.poly_power, it, total));
     zero_grad(optimizer, o.zero_grad_to_none);
     const bool through_meter = meter.begin(it);
     last = distiller->step(x, labels, 255, schedule.aux_weight, through_meter ? &meter : nullptr);

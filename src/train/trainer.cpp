@@ -188,16 +188,6 @@ void save_state(Member& m) {
                   m.optimizer.get(), meta);
 }
 
-double poly_lr(const Schedule& schedule, int64_t it) {
-  return schedule.lr *
-         std::pow(1.0 - static_cast<double>(it) / schedule.iterations, schedule.poly_power);
-}
-
-void set_lr(torch::optim::SGD& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) {
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  }
-}
 
 nlohmann::json curve_point(int64_t done, const StepLosses& losses, double lr) {
   const double ce = losses.task.item<double>();
@@ -233,7 +223,7 @@ StepLosses member_step(Member& m, int64_t it, const data::Batch& batch, const Te
                        bool through_meter) {
   const RunConfig& cfg = m.plan.config;
   torch::manual_seed(iteration_seed(cfg.seed, it));
-  set_lr(*m.optimizer, poly_lr(cfg.schedule, it));
+  set_lr(*m.optimizer, poly_lr(cfg.schedule.lr, cfg.schedule.poly_power, it, cfg.schedule.iterations));
   m.optimizer->zero_grad();
   const auto teacher = pass.outputs.find(cfg.teacher);
   const auto losses =
@@ -250,7 +240,7 @@ void log_point(Member& m, const StepLosses& losses, const torch::Tensor& labels,
   if (m.state.done % cfg.log_every != 0 && m.state.done != cfg.schedule.iterations) return;
   // On the CPU the losses checked their inputs already; on CUDA they leave it to here.
   if (m.device.is_cuda()) m.distiller->check_values(losses, labels, m.train_set->ignore_index());
-  m.state.curve.push_back(curve_point(m.state.done, losses, poly_lr(cfg.schedule, it)));
+  m.state.curve.push_back(curve_point(m.state.done, losses, poly_lr(cfg.schedule.lr, cfg.schedule.poly_power, it, cfg.schedule.iterations)));
 }
 
 // Adds this process's times to what the member's checkpoint held.
@@ -493,6 +483,16 @@ std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>&
 
 std::optional<RunRecord> train_run(const RunConfig& config, const RunContext& context) {
   return train_cohort({{config, context.label}}, {context.command_line, context.label, std::nullopt}).front();
+}
+
+double poly_lr(double lr, double power, int64_t it, int64_t iterations) {
+  return lr * std::pow(1.0 - static_cast<double>(it) / static_cast<double>(iterations), power);
+}
+
+void set_lr(torch::optim::SGD& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  }
 }
 
 }  // namespace cwd::train

@@ -9,6 +9,8 @@
 #include "src/train/config.h"
 #include "src/train/record.h"
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,5 +59,12 @@ std::string cohort_key(const RunConfig& config);
 /// run draws exactly what an uninterrupted one would. The trainer calls torch::manual_seed with it
 /// before every step; scripts/twin/twin.py does the same.
 uint64_t iteration_seed(uint64_t seed, int64_t iteration);
+
+/// The poly learning rate at iteration `it` of `iterations`: lr · (1 − it / iterations)^power. The
+/// trainer, the step benchmark and backbone pretraining all use it.
+double poly_lr(double lr, double power, int64_t it, int64_t iterations);
+
+/// Sets the learning rate of every parameter group.
+void set_lr(torch::optim::SGD& optimizer, double lr);
 
 }  // namespace cwd::train
