@@ -62,7 +62,9 @@ void expect_same_result(const RunRecord& a, const std::string& dir_a, const RunR
   EXPECT_EQ(a.train.curve, b.train.curve);
   EXPECT_EQ(cwd::file_hash(dir_a + "/" + a.weights), cwd::file_hash(dir_b + "/" + b.weights));
   ASSERT_EQ(a.loss.has_value(), b.loss.has_value());
-  if (a.loss) EXPECT_EQ(a.loss->map_shape.has_value(), b.loss->map_shape.has_value());
+  if (a.loss) {
+    EXPECT_EQ(a.loss->map_shape.has_value(), b.loss->map_shape.has_value());
+  }
 }
 
 TEST(Cohort, RecordsEqualSeparateRunsBitForBit) {

@@ -5,6 +5,7 @@
 #include "losses/registry.h"
 #include "src/core/error.h"
 #include "src/core/json_io.h"
+#include "src/train/compare.h"
 #include "src/train/distiller.h"
 #include "src/train/network.h"
 #include "src/train/plan.h"
@@ -16,6 +17,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -157,6 +161,11 @@ TEST(Distiller, AdapterComesFromTheLossInfo) {
     EXPECT_EQ(loss->extra_params() > 0, loss->info().adapts_channels) << key;
     const auto on_logits = cwd::train::make_loss(key, nlohmann::json::object(), Placement::kLogit, 8, 16);
     EXPECT_EQ(on_logits->extra_params(), 0) << key;
+    // A loss's default options name the channel counts as null (the sweep starts from them):
+    // null means the maps' own counts, as a missing key does.
+    const auto from_defaults =
+        cwd::train::make_loss(key, cwd::losses::default_options(key), Placement::kFeature, 8, 16);
+    EXPECT_EQ(from_defaults->extra_params(), loss->extra_params()) << key;
   }
 }
 
@@ -221,12 +230,58 @@ void copy_records(const std::string& from, const std::string& to) {
 }
 
 TEST(Results, CommittedTablesRebuildByteForByte) {
-  cwd::testing::TempDir dir("rebuild-quick");
-  copy_records(source_path("results/quick"), dir.str());
-  cwd::train::write_tables(cwd::train::build_table(cwd::train::read_run_records(dir.str())), dir.str(), false);
-  for (const char* name : {"table.json", "table.md", "table.csv"}) {
-    EXPECT_EQ(read_bytes(dir / name), read_bytes(source_path(std::string("results/quick/") + name))) << name;
+  for (const std::string folder : {"results/quick", "results/full"}) {
+    cwd::testing::TempDir dir("rebuild-tables");
+    copy_records(source_path(folder), dir.str());
+    cwd::train::write_tables(cwd::train::build_table(cwd::train::read_run_records(dir.str())), dir.str(), false);
+    for (const char* name : {"table.json", "table.md", "table.csv"}) {
+      EXPECT_EQ(read_bytes(dir / name), read_bytes(source_path(folder + "/" + name))) << folder << "/" << name;
+    }
   }
+}
+
+TEST(Results, ReproductionCheckNamesEveryRunThatDiffers) {
+  const std::string committed = source_path("results/quick");
+  cwd::testing::TempDir dir("reproduce");
+  copy_records(committed, dir.str());
+  const auto runs = cwd::train::read_run_records(dir.str()).size();
+  auto same = cwd::train::check_reproduction(dir.str(), committed);
+  EXPECT_EQ(same.compared, static_cast<int64_t>(runs));
+  EXPECT_EQ(same.equal, same.compared);
+  EXPECT_TRUE(same.differences.empty());
+  EXPECT_EQ(same.summary, fmt::format("{} reproduces {} exactly: {} of {} runs, same configuration and the same "
+                                      "mIoU to the last bit",
+                                      dir.str(), committed, runs, runs));
+
+  // One mIoU off in its last place, one run trained under another configuration, one missing.
+  auto cwd_record = cwd::read_json(dir / "cwd-logit-s0.json");
+  const double miou = cwd_record["eval"]["miou"].get<double>();
+  cwd_record["eval"]["miou"] = std::nextafter(miou, 200.0);
+  cwd::write_json_atomic(dir / "cwd-logit-s0.json", cwd_record);
+  auto pi_record = cwd::read_json(dir / "pi-logit-s1.json");
+  pi_record["config_hash"] = "0000000000000000";
+  cwd::write_json_atomic(dir / "pi-logit-s1.json", pi_record);
+  fs::remove(dir / "at-logit-s2.json");
+
+  const auto r = cwd::train::check_reproduction(dir.str(), committed);
+  EXPECT_EQ(r.compared, static_cast<int64_t>(runs) - 1);
+  EXPECT_EQ(r.not_run, 1);
+  EXPECT_EQ(r.equal, r.compared - 2);
+  ASSERT_EQ(r.differences.size(), 2u);
+  EXPECT_EQ(r.differences[0].rfind("cwd-logit-s0.json: mIoU ", 0), 0u) << r.differences[0];
+  EXPECT_EQ(r.differences[1].rfind("pi-logit-s1.json: trained under another configuration (hash 0000000000000000", 0), 0u)
+      << r.differences[1];
+  EXPECT_EQ(r.summary.rfind(fmt::format("{} differs from {} in 2 of {} runs", dir.str(), committed, runs - 1), 0), 0u)
+      << r.summary;
+  EXPECT_NE(r.summary.find(fmt::format("; 1 run of {} not in {}", committed, dir.str())), std::string::npos);
+
+  cwd::testing::TempDir other("reproduce-none");
+  auto renamed = cwd::read_json(committed + "/teacher.json");
+  cwd::write_json_atomic(other / "some-teacher.json", renamed);
+  EXPECT_EQ(error_of([&] { cwd::train::check_reproduction(other.str(), committed); }),
+            fmt::format("no run in '{}' has a record of the same name in '{}'; check the folders (e.g. "
+                        "--check-against results/<preset>)",
+                        other.str(), committed));
 }
 
 TEST(Results, CommittedSweepRebuildsByteForByte) {

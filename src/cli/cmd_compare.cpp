@@ -25,6 +25,7 @@ struct CompareArgs {
   std::string out;
   std::string from;
   std::string teacher;
+  std::string check_against;
   std::vector<std::string> loss_opts;
   bool latex = false;
   int64_t iters = 0;
@@ -34,12 +35,21 @@ struct CompareArgs {
   ExecArgs exec;
 };
 
+// --check-against: one line per run that differs, then the summary (stderr; the exit stays 0:
+// a result computed on another CPU or library build is complete and honest, only not identical).
+void report_reproduction(const std::string& dir, const std::string& reference) {
+  const auto r = train::check_reproduction(dir, reference);
+  for (const auto& line : r.differences) fmt::print(stderr, "  {}\n", line);
+  fmt::print(stderr, "{}\n", r.summary);
+}
+
 void run_compare(const CompareArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
     const auto table = train::tables_from_records(a.from, a.latex);
     fmt::print(stderr, "rebuilt {}/table.json, table.md, table.csv from {} run records\n", a.from,
                table.protocol.records.size());
     std::cout << train::table_markdown(table);
+    if (!a.check_against.empty()) report_reproduction(a.from, a.check_against);
     return;
   }
   train::CompareConfig cc;
@@ -67,6 +77,9 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   };
   const auto table = train::run_comparison(cc);
   std::cout << train::table_markdown(table);
+  if (!a.check_against.empty()) {
+    report_reproduction(a.out.empty() ? "results/" + a.preset : a.out, a.check_against);
+  }
 }
 
 }  // namespace
@@ -87,6 +100,10 @@ void add_compare(CLI::App& app, const CliContext& context) {
   sub->add_option("--from", args->from, "rebuild the tables from the run records in this folder; no training")
       ->check(CLI::ExistingDirectory);
   sub->add_option("--teacher", args->teacher, "use this teacher (record .json or checkpoint .pt) instead of training one");
+  sub->add_option("--check-against", args->check_against,
+                  "afterwards, compare every run's mIoU with the record of the same name in this folder "
+                  "(e.g. the committed results/quick) and say whether it reproduces them exactly")
+      ->check(CLI::ExistingDirectory);
   sub->add_option("--loss-opt", args->loss_opts, "option key=value applied to every method (repeatable)");
   sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(CLI::PositiveNumber);
   sub->add_flag("--latex", args->latex, "also write table.tex");

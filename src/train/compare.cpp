@@ -14,7 +14,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -191,6 +193,46 @@ Table tables_from_records(const std::string& dir, bool latex) {
   auto table = build_table(read_run_records(dir));
   write_tables(table, dir, latex);
   return table;
+}
+
+Reproduction check_reproduction(const std::string& dir, const std::string& reference) {
+  const auto runs = read_run_records(dir);
+  const auto expected = read_run_records(reference);
+  Reproduction r;
+  for (const auto& want : expected) {
+    const auto name = fs::path(want.file).filename();
+    const auto got = std::find_if(runs.begin(), runs.end(),
+                                  [&](const RunRecord& x) { return fs::path(x.file).filename() == name; });
+    if (got == runs.end()) {
+      ++r.not_run;
+      continue;
+    }
+    ++r.compared;
+    const double diff = got->eval.miou - want.eval.miou;
+    r.max_abs_diff = std::max(r.max_abs_diff, std::abs(diff));
+    if (got->config_hash != want.config_hash) {
+      r.differences.push_back(fmt::format("{}: trained under another configuration (hash {} against {}); mIoU {:.3f} against {:.3f}",
+                                          name.string(), got->config_hash, want.config_hash, got->eval.miou,
+                                          want.eval.miou));
+    } else if (diff != 0) {
+      r.differences.push_back(fmt::format("{}: mIoU {:.6f} against {:.6f} ({:+.6f})", name.string(),
+                                          got->eval.miou, want.eval.miou, diff));
+    } else {
+      ++r.equal;
+    }
+  }
+  if (r.compared == 0) {
+    throw Error(fmt::format("no run in '{}' has a record of the same name in '{}'; check the folders (e.g. --check-against results/<preset>)",
+                            dir, reference));
+  }
+  const std::string not_run =
+      r.not_run > 0 ? fmt::format("; {} run{} of {} not in {}", r.not_run, r.not_run == 1 ? "" : "s", reference, dir) : "";
+  r.summary = r.differences.empty()
+                  ? fmt::format("{} reproduces {} exactly: {} of {} runs, same configuration and the same mIoU to the last bit{}",
+                                dir, reference, r.equal, r.compared, not_run)
+                  : fmt::format("{} differs from {} in {} of {} runs (largest mIoU difference {:.4f}){}", dir, reference,
+                                r.differences.size(), r.compared, r.max_abs_diff, not_run);
+  return r;
 }
 
 }  // namespace cwd::train

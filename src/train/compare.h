@@ -73,4 +73,21 @@ Table run_comparison(const CompareConfig& config);
 /// Rebuilds the tables from the run records in `dir` alone.
 Table tables_from_records(const std::string& dir, bool latex);
 
+/// How the runs in one folder of records compare with a reference folder (e.g. the committed
+/// results/quick): runs are matched by record file name, and a run reproduces its reference
+/// when both were trained under the same configuration hash and their mIoU is the same double.
+struct Reproduction {
+  int64_t compared = 0;                  ///< runs in both folders
+  int64_t equal = 0;                     ///< of those, same configuration and the same mIoU
+  std::vector<std::string> differences;  ///< one line per run that is not equal
+  int64_t not_run = 0;                   ///< reference runs with no record in the folder
+  double max_abs_diff = 0;               ///< largest |mIoU difference| (percentage points)
+  /// One line: "reproduces REF exactly: N of N runs ..." or "differs from REF in K of N runs ...".
+  std::string summary;
+};
+
+/// Compares the run records in `dir` with those in `reference`; throws cwd::Error when either
+/// folder holds no run records or none of the runs are in both.
+Reproduction check_reproduction(const std::string& dir, const std::string& reference);
+
 }  // namespace cwd::train
