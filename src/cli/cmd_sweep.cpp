@@ -20,7 +20,7 @@ struct SweepArgs {
   std::string preset = "quick";
   std::string methods;
   std::string on;
-  std::string factors = "1/3,1,3";
+  std::string factors = "1/10,1/3,1,3,10";
   std::string out;
   std::string teacher;
   std::string from;

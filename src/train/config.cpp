@@ -24,12 +24,12 @@ constexpr const char* kPretrained = "fashion-items";
 // the same budget, judged on 300 held-out training scenes (results/sweep-quick/sweep.md). The
 // quick and full presets share the students' schedule, so one sweep serves both.
 std::map<std::string, nlohmann::json> swept_weights() {
-  return {{"at/logit", {{"weight", 1000.0}}},
-          {"cwd/logit", {{"weight", 9.0}}},
-          {"ifvd/logit", {{"weight", 20.0}}},
-          {"local/logit", {{"weight", 1.0}}},
-          {"pa/logit", {{"weight", 1.0 / 3.0}}},
-          {"pi/logit", {{"weight", 10.0 / 3.0}}}};
+  return {{"at/feature", {{"weight", 1000.0}}},   {"at/logit", {{"weight", 1000.0}}},
+          {"cwd/feature", {{"weight", 0.3}}},     {"cwd/logit", {{"weight", 9.0}}},
+          {"ifvd/feature", {{"weight", 20.0}}},   {"ifvd/logit", {{"weight", 20.0}}},
+          {"local/feature", {{"weight", 10.0}}},  {"local/logit", {{"weight", 1.0}}},
+          {"pa/feature", {{"weight", 3.0}}},      {"pa/logit", {{"weight", 1.0 / 3.0}}},
+          {"pi/feature", {{"weight", 100.0}}},    {"pi/logit", {{"weight", 10.0 / 3.0}}}};
 }
 
 Preset make_smoke() {

@@ -23,7 +23,7 @@ struct SweepConfig {
   std::string preset = "quick";
   std::vector<std::string> methods;     ///< empty = the preset's
   std::vector<Placement> placements;  ///< empty = the preset's
-  std::vector<double> factors = {1.0 / 3.0, 1.0, 3.0};  ///< multiples of the default weight
+  std::vector<double> factors = {0.1, 1.0 / 3.0, 1.0, 3.0, 10.0};  ///< multiples of the default weight
   int64_t holdout = 300;                ///< held-out scenes judged
   std::string out_dir;                  ///< empty = results/sweep-<preset>
   /// The teacher: a record/checkpoint; empty = the comparison's teacher in results/<preset>
