@@ -121,6 +121,14 @@ TEST(Cli, SmokeTrainWritesARecord) {
   ASSERT_EQ(e.code, 0) << e.output;
   EXPECT_DOUBLE_EQ(cwd::read_json(dir / "eval.json")["eval"]["miou"].get<double>(),
                    record["eval"]["miou"].get<double>());
+  // Held-out scenes must be new to the network: the smoke student trained on scenes 0-47.
+  expect_error("eval " + (dir / "student-s0.json") + " --split holdout --holdout 8",
+               "--split holdout would evaluate training scenes 40-47, but '" + (dir / "student-s0.json") +
+                   "' trained on scenes 0-47; pass --train-size 56 --holdout 8 to hold out scenes it never saw");
+  const auto unseen = run("eval " + (dir / "student-s0.json") + " --split holdout --train-size 56 --holdout 8 --out " +
+                          (dir / "holdout.json"));
+  ASSERT_EQ(unseen.code, 0) << unseen.output;
+  EXPECT_EQ(cwd::read_json(dir / "holdout.json")["dataset"]["eval"]["offset"], 48);
 }
 
 TEST(Cli, PretrainedBackboneIsMadeOnceCachedAndRecorded) {
