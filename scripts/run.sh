@@ -9,25 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 
-preset=quick
-out=""
+# What the arguments already say; the rest gets run.sh's defaults.
+preset=quick preset_given=0 out="" check_given=0
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
-    --preset) preset="${args[i + 1]:-}" ;;
-    --preset=*) preset="${args[i]#--preset=}" ;;
-    --out) out="${args[i + 1]:-}" ;;
-    --out=*) out="${args[i]#--out=}" ;;
+    --preset) preset="${args[i + 1]:-}" preset_given=1 ;;
+    --preset=*) preset="${args[i]#--preset=}" preset_given=1 ;;
+    --out | --out=*) out=given ;;
+    --check-against | --check-against=*) check_given=1 ;;
   esac
 done
 extra=()
-[[ " $* " == *" --preset"* ]] || extra+=(--preset "$preset")
-if [[ -z "$out" ]]; then
-  out="runs/$preset"
-  extra+=(--out "$out")
-fi
+((preset_given)) || extra+=(--preset "$preset")
+[[ -n "$out" ]] || extra+=(--out "runs/$preset")
 # The committed records of this preset, when there are any, are what the run should reproduce.
-if compgen -G "results/$preset/*-s0.json" > /dev/null && [[ " $* " != *" --check-against"* ]]; then
+if ((!check_given)) && compgen -G "results/$preset/*-s0.json" > /dev/null; then
   extra+=(--check-against "results/$preset")
 fi
 ./build/cwd-bench compare "${extra[@]}" "$@"

@@ -77,9 +77,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   };
   const auto table = train::run_comparison(cc);
   std::cout << train::table_markdown(table);
-  if (!a.check_against.empty()) {
-    report_reproduction(a.out.empty() ? "results/" + a.preset : a.out, a.check_against);
-  }
+  if (!a.check_against.empty()) report_reproduction(train::comparison_dir(cc), a.check_against);
 }
 
 }  // namespace

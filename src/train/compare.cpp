@@ -39,13 +39,17 @@ std::vector<Placement> parse_placements(const std::vector<std::string>& names) {
   return out;
 }
 
+std::string comparison_dir(const CompareConfig& cc) {
+  return cc.out_dir.empty() ? "results/" + preset(cc.preset).name : cc.out_dir;
+}
+
 std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
   const Preset& p = preset(cc.preset);
   const int64_t seeds = cc.seeds > 0 ? cc.seeds : p.seeds;
   const auto methods = cc.methods.empty() ? p.methods : cc.methods;
   const auto placements = cc.placements.empty() ? p.placements : cc.placements;
   check_methods(methods);
-  const std::string out = cc.out_dir.empty() ? "results/" + p.name : cc.out_dir;
+  const std::string out = comparison_dir(cc);
   const Adjust adjust_student = [&cc](RunConfig& c) {
     if (cc.adjust_all) cc.adjust_all(c);
     if (cc.adjust_student) cc.adjust_student(c);

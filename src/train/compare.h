@@ -56,6 +56,9 @@ void check_methods(const std::vector<std::string>& methods);
 /// Placements named on the command line ("logit,feature"); one error for a bad one.
 std::vector<Placement> parse_placements(const std::vector<std::string>& names);
 
+/// The comparison's folder: config.out_dir, or results/<preset> when empty.
+std::string comparison_dir(const CompareConfig& config);
+
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
 

@@ -31,9 +31,9 @@ std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, nlohmann:
   if (!options.is_object()) options = nlohmann::json::object();
   if (placement == Placement::kFeature && losses::create(key, options)->info().adapts_channels) {
     // Unset or null (as in a loss's default options) means: the maps' own channel counts.
-    for (const auto& [key, channels] : {std::pair{"student_channels", student_channels},
-                                        std::pair{"teacher_channels", teacher_channels}}) {
-      if (options.value(key, nlohmann::json()).is_null()) options[key] = channels;
+    for (const auto& [option, channels] : {std::pair{"student_channels", student_channels},
+                                           std::pair{"teacher_channels", teacher_channels}}) {
+      if (options.value(option, nlohmann::json()).is_null()) options[option] = channels;
     }
   }
   return losses::create(key, options);

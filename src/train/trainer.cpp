@@ -188,6 +188,8 @@ void save_state(Member& m) {
                   m.optimizer.get(), meta);
 }
 
+// The learning rate of the run's poly schedule at iteration `it`.
+double schedule_lr(const Schedule& s, int64_t it) { return poly_lr(s.lr, s.poly_power, it, s.iterations); }
 
 nlohmann::json curve_point(int64_t done, const StepLosses& losses, double lr) {
   const double ce = losses.task.item<double>();
@@ -223,7 +225,7 @@ StepLosses member_step(Member& m, int64_t it, const data::Batch& batch, const Te
                        bool through_meter) {
   const RunConfig& cfg = m.plan.config;
   torch::manual_seed(iteration_seed(cfg.seed, it));
-  set_lr(*m.optimizer, poly_lr(cfg.schedule.lr, cfg.schedule.poly_power, it, cfg.schedule.iterations));
+  set_lr(*m.optimizer, schedule_lr(cfg.schedule, it));
   m.optimizer->zero_grad();
   const auto teacher = pass.outputs.find(cfg.teacher);
   const auto losses =
@@ -240,7 +242,7 @@ void log_point(Member& m, const StepLosses& losses, const torch::Tensor& labels,
   if (m.state.done % cfg.log_every != 0 && m.state.done != cfg.schedule.iterations) return;
   // On the CPU the losses checked their inputs already; on CUDA they leave it to here.
   if (m.device.is_cuda()) m.distiller->check_values(losses, labels, m.train_set->ignore_index());
-  m.state.curve.push_back(curve_point(m.state.done, losses, poly_lr(cfg.schedule.lr, cfg.schedule.poly_power, it, cfg.schedule.iterations)));
+  m.state.curve.push_back(curve_point(m.state.done, losses, schedule_lr(cfg.schedule, it)));
 }
 
 // Adds this process's times to what the member's checkpoint held.
