@@ -55,7 +55,7 @@ torch::Tensor all_finite(const torch::Tensor& map) {
 
 void throw_unless_finite(const std::string& loss, const std::string& role, int64_t finite) {
   if (finite == 0) {
-    throw Error(fmt::format("{}: {} holds NaN or Inf, expected finite values", loss, role));
+    throw NonFiniteError(fmt::format("{}: {} holds NaN or Inf, expected finite values", loss, role));
   }
 }
 

@@ -8,6 +8,8 @@
 // CUDA inputs it checks shapes, dtypes and devices only, and a trainer calls check_values() at its
 // log interval (one sync, the same messages).
 
+#include "src/core/error.h"
+
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,13 @@
 #include <vector>
 
 namespace cwd::losses {
+
+/// What the value checks throw for a map holding NaN or Inf: in training, the network that made
+/// the map diverged (the trainer records the run as diverged instead of failing).
+class NonFiniteError : public Error {
+ public:
+  using Error::Error;
+};
 
 /// Throws cwd::Error "<loss>: <role> is <what was got>, expected ..." unless `map` is a defined
 /// floating-point N×C×H×W tensor with no zero-sized dimension.

@@ -73,6 +73,10 @@ const char* dtype_name(torch::ScalarType type, const std::string& tensor) {
 }
 
 std::vector<char> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) {
+    throw Error(fmt::format("weights file '{}' is not a regular file; give a .safetensors or .pt file", path));
+  }
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
     throw Error(fmt::format("cannot open weights file '{}': {}", path, std::strerror(errno)));
@@ -141,12 +145,16 @@ NamedTensors parse_safetensors(const std::vector<char>& bytes, const std::string
       const auto type = dtype_from_name(info.at("dtype").get<std::string>(), name, path);
       const auto shape = info.at("shape").get<std::vector<int64_t>>();
       const auto offsets = info.at("data_offsets").get<std::vector<uint64_t>>();
-      int64_t numel = 1;
+      // Sizes from the file are checked before any product can overflow.
+      uint64_t numel = 1;
       for (const int64_t d : shape) {
-        if (d < 0) throw Error("negative dimension");
-        numel *= d;
+        if (d < 0) throw Error(fmt::format("negative dimension in shape {}", shape_string(shape)));
+        if (d > 0 && numel > data_len / static_cast<uint64_t>(d)) {
+          throw Error(fmt::format("shape {} needs more bytes than the file holds", shape_string(shape)));
+        }
+        numel *= static_cast<uint64_t>(d);
       }
-      const uint64_t nbytes = static_cast<uint64_t>(numel) * c10::elementSize(type);
+      const uint64_t nbytes = numel * c10::elementSize(type);
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_len ||
           offsets[1] - offsets[0] != nbytes) {
         throw Error(fmt::format("data_offsets do not fit shape {} ({} bytes)", shape_string(shape),
@@ -157,6 +165,9 @@ NamedTensors parse_safetensors(const std::vector<char>& bytes, const std::string
       entries.push_back({offsets[0], name, std::move(tensor)});
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("'{}': malformed safetensors entry '{}': {}", path, name, e.what()));
+    } catch (const c10::Error& e) {
+      throw Error(fmt::format("'{}': malformed safetensors entry '{}': {}", path, name,
+                              e.what_without_backtrace()));
     } catch (const Error& e) {
       const std::string what = e.what();
       if (what.rfind("unsupported safetensors dtype", 0) == 0) throw;
@@ -318,21 +329,11 @@ void save_safetensors(const NamedTensors& named, const std::string& path) {
   char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<char>((header_len >> (8 * i)) & 0xff);
 
-  write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw Error(fmt::format("cannot write '{}': {} (does the directory exist?)", path,
-                              std::strerror(errno)));
-    }
-    out.write(len_bytes, 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : blobs) {
-      out.write(static_cast<const char*>(t.data_ptr()),
-                static_cast<std::streamsize>(t.numel() * t.element_size()));
-    }
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write '{}': {} (disk full?)", path, std::strerror(errno)));
-  });
+  std::vector<std::pair<const char*, size_t>> pieces = {{len_bytes, 8}, {text.data(), text.size()}};
+  for (const auto& t : blobs) {
+    pieces.emplace_back(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.numel() * t.element_size()));
+  }
+  write_bytes_atomic(path, pieces);
 }
 
 NamedTensors load_safetensors(const std::string& path) {

@@ -57,8 +57,20 @@ TEST(Cli, ErrorTexts) {
   expect_error("train --preset smoke --resume --out /nonexistent/run",
                "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
   expect_error("train --preset smoke --init xavier", "unknown init 'xavier' (valid: kaiming, mmseg, torch)");
-  expect_error("train --preset smoke --width -1", "--width: '-1' is not a number > 0");
-  expect_error("train --preset smoke --width 7", "ResNet width 7 is out of range (--width; valid: 0 < width <= 4)");
+  expect_error("train --preset smoke --width -1", "--width: '-1' is not valid: use a number > 0 and <= 4");
+  expect_error("train --preset smoke --width 7", "--width: '7' is not valid: use a number > 0 and <= 4");
+  expect_error("train --preset smoke --width nan", "--width: 'nan' is not valid: use a number > 0 and <= 4");
+  expect_error("train --preset smoke --lr nan", "--lr: 'nan' is not valid: use a finite number > 0");
+  expect_error("train --preset smoke --lr inf", "--lr: 'inf' is not valid: use a finite number > 0");
+  expect_error("train --preset smoke --iters 99999999999999999999",
+               "--iters: '99999999999999999999' is not valid: use an integer from 1 to 1000000000");
+  expect_error("train --preset smoke --seed 99999999999999999999",
+               "--seed: '99999999999999999999' is not valid: use an integer from 0 to 9007199254740991");
+  expect_error("train --preset smoke --iters 1.5", "--iters: '1.5' is not valid: use an integer from 1 to 1000000000");
+  expect_error("train --preset smoke --data folder --num-classes 0",
+               "--num-classes: '0' is not valid: use an integer from 1 to 255");
+  expect_error("train --preset smoke --name ../../escape",
+               "--name '../../escape' is not a run name: use letters, digits, '-', '_' and '.' only");
   expect_error("eval /nonexistent/m.json", "model '/nonexistent/m.json' not found");
   expect_error("train --preset smoke --stem wide", "unknown stem 'wide' (valid: deep, standard)");
   expect_error("train --preset smoke --role mentor", "unknown role 'mentor' (valid: student, teacher)");

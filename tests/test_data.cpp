@@ -570,7 +570,7 @@ TEST(Folder, BadFilesGiveOneLineNamingThem) {
   EXPECT_NE(message.find(dir / "images/train/b.png"), std::string::npos) << message;
   EXPECT_NE(message.find(dir / "labels/train/b.png"), std::string::npos) << message;
   EXPECT_EQ(error_of([&] { ds->get(2); }),
-            "cannot read image '" + truncated.string() + "' (unreadable or truncated file)");
+            "cannot read image '" + truncated.string() + "' (a damaged PNG file: truncated); replace the file");
   EXPECT_NE(error_of([&] { ds->get(3); }).find("single-channel"), std::string::npos);
   EXPECT_EQ(message.find('\n'), std::string::npos);
 

@@ -90,7 +90,7 @@ TEST(Config, ErrorsNameTheFlagAndTheValidValues) {
     cwd::train::parse_size("64*128", "--crop");
     FAIL();
   } catch (const cwd::Error& e) {
-    EXPECT_STREQ(e.what(), "--crop '64*128' is not a size (expected HxW with positive integers, e.g. 64x128)");
+    EXPECT_STREQ(e.what(), "--crop '64*128' is not a size (expected HxW, each side an integer from 1 to 16384, e.g. 64x128)");
   }
   auto c = cwd::train::config_from_preset("smoke", cwd::train::Role::kStudent);
   c.net.output_stride = 4;
@@ -269,7 +269,10 @@ cwd::train::RunRecord fake_record(const std::string& role, const std::string& lo
   r.train.wall_s = 10.0;
   r.eval.miou = miou;
   r.eval.split = "val";
+  r.config.role = r.role;
   if (!loss.empty()) {
+    r.config.loss = loss;
+    r.config.placement = cwd::train::parse_placement(placement);
     cwd::train::LossRecord l;
     l.key = loss;
     l.placement = cwd::train::parse_placement(placement);
@@ -327,7 +330,7 @@ TEST(Table, MeanStdGainAndOrder) {
             std::string::npos)
       << md;
   const auto csv = cwd::train::table_csv(table);
-  EXPECT_NE(csv.find("\nteacher,,80.0000,,1,,,,,,,,,,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nteacher,,80.0000,,1,,,,,,,,,,,,,,,0\n"), std::string::npos) << csv;
   records.erase(records.begin());
   try {
     cwd::train::build_table(records);
@@ -335,6 +338,72 @@ TEST(Table, MeanStdGainAndOrder) {
   } catch (const cwd::Error& e) {
     EXPECT_STREQ(e.what(), "the run records hold no teacher (role 'teacher'); the table needs one: copy the teacher's record (and its weights/ folder) into the folder");
   }
+}
+
+TEST(Table, DivergedRunsAreListedApartFromTheStatistics) {
+  auto diverged = [](cwd::train::RunRecord r) {
+    r.eval = {};
+    r.diverged = cwd::train::Divergence{7, "weights", "inf"};
+    return r;
+  };
+  std::vector<cwd::train::RunRecord> records = {
+      fake_record("teacher", "", "", 80, 0),          fake_record("student", "", "", 60, 0),
+      fake_record("student", "", "", 62, 1),          diverged(fake_record("student", "", "", 0, 2)),
+      fake_record("student", "cwd", "logit", 70, 0),  diverged(fake_record("student", "cwd", "logit", 0, 1)),
+      diverged(fake_record("student", "at", "logit", 0, 0))};
+  for (auto& r : records) r.file = r.name + ".json";
+  const auto table = cwd::train::build_table(records);
+  EXPECT_EQ(table.student.miou.n, 2);  // the diverged baseline is not averaged in
+  EXPECT_DOUBLE_EQ(table.student.miou.mean, 61.0);
+  ASSERT_EQ(table.rows.size(), 1u);  // AT has no finite run: no row, only the list
+  EXPECT_EQ(table.rows[0].method, "cwd");
+  EXPECT_EQ(table.rows[0].miou.n, 1);
+  EXPECT_EQ(table.rows[0].diverged, 1);
+  ASSERT_EQ(table.diverged.size(), 3u);
+  const nlohmann::json j = table;
+  EXPECT_EQ(j["diverged"][0]["iteration"], 7);
+  EXPECT_EQ(j["rows"][0]["diverged"], 1);
+  const auto md = cwd::train::table_markdown(table);
+  EXPECT_NE(md.find("| AT | – | – | diverged (1 of 1 runs) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| CWD | logit | 1 (+1 diverged) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| Student (baseline) | – | 2 (+1 diverged) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("**3 runs diverged**"), std::string::npos) << md;
+  EXPECT_NE(md.find("- student-at-s0.json: AT on the logit map, seed 0, diverged at iteration 7: the weights hold inf"),
+            std::string::npos)
+      << md;
+  records.erase(records.begin() + 1, records.begin() + 3);  // only the diverged baseline is left
+  EXPECT_EQ(cwd::testing::error_of([&] { cwd::train::build_table(records); }),
+            "every baseline student diverged; the table has nothing to compare against: retrain them with a lower --lr");
+}
+
+TEST(Table, RecordsThatAreNotOneComparisonAreRefused) {
+  std::vector<cwd::train::RunRecord> base = {fake_record("teacher", "", "", 80, 0), fake_record("student", "", "", 60, 0),
+                                             fake_record("student", "cwd", "logit", 70, 0)};
+  for (auto& r : base) r.file = r.name + ".json";
+  auto with = [&](cwd::train::RunRecord extra, const std::string& file) {
+    auto records = base;
+    extra.file = file;
+    records.push_back(extra);
+    return cwd::testing::error_of([&] { cwd::train::build_table(records); });
+  };
+  EXPECT_EQ(with(fake_record("student", "cwd", "logit", 71, 0), "copy.json"),
+            "record 'copy.json' is cwd on the logit map, seed 0 again (as is 'student-cwd-s0.json'): a copy, or a run of "
+            "another comparison; keep one comparison per folder (move the record out)");
+  EXPECT_EQ(with(fake_record("teacher", "", "", 81, 0), "teacher2.json"),
+            "record 'teacher2.json' is the teacher again (as is 'teacher--s0.json'): a copy, or a run of another "
+            "comparison; keep one comparison per folder (move the record out)");
+  auto longer = fake_record("student", "at", "logit", 65, 0);
+  longer.train.schedule.iterations = 8;
+  EXPECT_NE(with(longer, "at.json").find("record 'at.json' was trained under another schedule than 'student--s0.json' "
+                                          "(iterations: 8 against"),
+            std::string::npos);
+  auto unknown = fake_record("student", "xyz", "logit", 65, 0);
+  EXPECT_NE(with(unknown, "xyz.json").find("record 'xyz.json' uses loss 'xyz', which this cwd-bench does not know"),
+            std::string::npos);
+  auto other_eval = fake_record("student", "at", "logit", 65, 0);
+  other_eval.dataset.eval = {{"name", "fashion-scenes"}, {"split", "holdout"}};
+  EXPECT_EQ(with(other_eval, "at.json"),
+            "record 'at.json' was evaluated on other data than the rest; keep one comparison per folder (move the record out)");
 }
 
 TEST(Sweep, ChoosesTheBestHeldOutWeightAndTiesGoToTheDefault) {
@@ -345,14 +414,20 @@ TEST(Sweep, ChoosesTheBestHeldOutWeightAndTiesGoToTheDefault) {
     r.config.data.holdout = 8;
     r.config.schedule.iterations = 12;
     r.eval.split = split;
+    r.config.eval_split = cwd::train::parse_eval_split(split);
     r.eval.images = 8;
     r.loss->options["weight"] = weight;
+    if (miou < 0) {  // diverged: no evaluation
+      r.eval = {};
+      r.diverged = cwd::train::Divergence{5, "distillation (cwd)", "nan"};
+    }
     cwd::train::write_run_record(dir / fmt::format("{}-{}-{}.json", loss, weight, split), r);
   };
   sweep_record("cwd", 1.0, 20.0, "holdout");
   sweep_record("cwd", 3.0, 25.0, "holdout");
   sweep_record("cwd", 9.0, 22.0, "holdout");
   sweep_record("cwd", 27.0, 99.0, "val");  // judged on the validation split: never counted
+  sweep_record("cwd", 81.0, -1.0, "holdout");  // diverged: listed, never chosen
   sweep_record("at", 3333.0, 30.0, "holdout");
   sweep_record("at", 10000.0, 30.0, "holdout");  // tie: the default weight wins
   sweep_record("at", 30000.0, 30.0, "holdout");
@@ -365,9 +440,11 @@ TEST(Sweep, ChoosesTheBestHeldOutWeightAndTiesGoToTheDefault) {
   EXPECT_EQ(s["rows"][1]["method"], "cwd");
   EXPECT_DOUBLE_EQ(s["rows"][1]["chosen_weight"].get<double>(), 3.0);
   EXPECT_DOUBLE_EQ(s["rows"][1]["chosen_holdout_miou"].get<double>(), 25.0);
-  EXPECT_EQ(s["rows"][1]["tried"].size(), 3u);
+  EXPECT_EQ(s["rows"][1]["tried"].size(), 4u);
+  EXPECT_TRUE(s["rows"][1]["tried"][3]["holdout_miou"].is_null());
+  EXPECT_EQ(s["rows"][1]["tried"][3]["diverged"], "diverged at iteration 5: the distillation (cwd) term is nan");
   const auto md = cwd::train::sweep_markdown(s);
-  EXPECT_NE(md.find("| cwd | logit | 3 | 1: 20.00, 3: 25.00, 9: 22.00 | **3** |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| cwd | logit | 3 | 1: 20.00, 3: 25.00, 9: 22.00, 81: diverged | **3** |"), std::string::npos) << md;
   cwd::testing::TempDir empty("sweep-empty");
   try {
     cwd::train::sweep_summary(empty.str());

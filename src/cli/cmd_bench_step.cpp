@@ -63,18 +63,18 @@ void add_bench_step(CLI::App& app) {
   cmd->add_option("--preset", o.preset, "Preset whose networks, schedule and CWD options are used")
       ->check(one_of(train::preset_names(), "preset"))
       ->capture_default_str();
-  cmd->add_option("--batch", o.batch, "Batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", o.batch, "Batch size")->check(count_in(1, kMaxCount))->capture_default_str();
   cmd->add_option("--crop", args->crop, "Input size HxW")->capture_default_str();
   cmd->add_option("--classes", o.num_classes, "Classes (0 = the preset's dataset)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, 255))
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "Intra-op threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, 1024))
       ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "Untimed steps per case")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, 1000000))
       ->capture_default_str();
-  cmd->add_option("--steps", o.steps, "Timed steps per case")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Timed steps per case")->check(count_in(1, 1000000))->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed of the weights, images and labels")->capture_default_str();
   cmd->add_option("--loss-opt", args->loss_opts,
                   "CWD option key=value over the preset's (repeatable), e.g. tau=4");

@@ -43,6 +43,16 @@ void report_reproduction(const std::string& dir, const std::string& reference) {
   fmt::print(stderr, "{}\n", r.summary);
 }
 
+// Diverged runs: the table is complete and lists them apart, but the exit is 3, not 0.
+void report_diverged(const train::Table& table) {
+  if (table.diverged.empty()) return;
+  std::vector<std::string> names;
+  for (const auto& d : table.diverged) names.push_back(d.record);
+  throw PartialResult(fmt::format("{} run{} diverged ({}); the tables list {} apart from the statistics",
+                                  names.size(), names.size() == 1 ? "" : "s", fmt::join(names, ", "),
+                                  names.size() == 1 ? "it" : "them"));
+}
+
 void run_compare(const CompareArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
     const auto table = train::tables_from_records(a.from, a.latex);
@@ -50,6 +60,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
                table.protocol.records.size());
     std::cout << train::table_markdown(table);
     if (!a.check_against.empty()) report_reproduction(a.from, a.check_against);
+    report_diverged(table);
     return;
   }
   train::CompareConfig cc;
@@ -78,6 +89,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   const auto table = train::run_comparison(cc);
   std::cout << train::table_markdown(table);
   if (!a.check_against.empty()) report_reproduction(train::comparison_dir(cc), a.check_against);
+  report_diverged(table);
 }
 
 }  // namespace
@@ -87,7 +99,7 @@ void add_compare(CLI::App& app, const CliContext& context) {
   auto* sub = app.add_subcommand("compare", "run (or resume) a whole comparison and write its tables, or rebuild them with --from");
   sub->add_option("--preset", args->preset, "comparison preset")
       ->check(one_of(train::preset_names(), "preset"))->capture_default_str();
-  sub->add_option("--seeds", args->seeds, "seeds per row (default: the preset's)")->check(CLI::PositiveNumber);
+  sub->add_option("--seeds", args->seeds, "seeds per row (default: the preset's)")->check(count_in(1, 1000));
   sub->add_option("--methods", args->methods,
                   fmt::format("comma-separated losses (default: the preset's; known: {})", fmt::join(losses::known_keys(), ", ")));
   sub->add_option("--on", args->on, "comma-separated placements: logit, feature (default: the preset's)");
@@ -97,13 +109,13 @@ void add_compare(CLI::App& app, const CliContext& context) {
                   "(fashion-items; cached, pretrained first when missing), or none (default: the preset's)");
   sub->add_option("--from", args->from, "rebuild the tables from the run records in this folder; no training")
       ->check(CLI::ExistingDirectory);
-  sub->add_option("--teacher", args->teacher, "use this teacher (record .json or checkpoint .pt) instead of training one");
+  sub->add_option("--teacher", args->teacher, "use this trained teacher (its run record .json, which heads the table) instead of training one");
   sub->add_option("--check-against", args->check_against,
                   "afterwards, compare every run's mIoU with the record of the same name in this folder "
                   "(e.g. the committed results/quick) and say whether it reproduces them exactly")
       ->check(CLI::ExistingDirectory);
   sub->add_option("--loss-opt", args->loss_opts, "option key=value applied to every method (repeatable)");
-  sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(CLI::PositiveNumber);
+  sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(count_in(1, kMaxCount));
   sub->add_flag("--latex", args->latex, "also write table.tex");
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);

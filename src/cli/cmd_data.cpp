@@ -42,7 +42,7 @@ void add_data(CLI::App& app, const CliContext& /*context*/) {
   preview->add_option("--preset", args->preset, "preset whose data settings to use")
       ->check(one_of(train::preset_names(), "preset"))->capture_default_str();
   preview->add_option("--split", args->split, "split")->check(CLI::IsMember({"train", "holdout", "val"}))->capture_default_str();
-  preview->add_option("--count", args->count, "samples")->check(CLI::Range(1, 256))->capture_default_str();
+  preview->add_option("--count", args->count, "samples")->check(count_in(1, 256))->capture_default_str();
   preview->add_option("--out", args->out, "PNG file")->capture_default_str();
   add_data_options(preview, args->data);
   preview->callback([args]() {

@@ -3,6 +3,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
 #include "src/core/json_io.h"
 #include "src/train/config.h"
 #include "src/train/eval_run.h"
@@ -28,6 +29,7 @@ struct EvalArgs {
 };
 
 void run_eval(const EvalArgs& a, const CliContext& context) {
+  if (!a.out.empty()) check_replaceable(a.out);  // before the evaluation, not after it
   train::EvalRequest request;
   request.model = a.model;
   request.split = train::parse_eval_split(a.split);
@@ -63,8 +65,8 @@ void add_eval(CLI::App& app, const CliContext& context) {
       ->capture_default_str();
   sub->add_option("--window", args->window, "sliding-window inference with windows HxW (default: whole image)");
   sub->add_option("--overlap", args->overlap, "sliding-window overlap fraction")
-      ->check(CLI::Range(0.0, 0.9))->capture_default_str();
-  sub->add_option("--eval-batch", args->batch, "images per forward")->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(real_in(0, 0.9, false))->capture_default_str();
+  sub->add_option("--eval-batch", args->batch, "images per forward")->check(count_in(1, kMaxCount))->capture_default_str();
   sub->add_option("--out", args->out, "write the evaluation record here (default: stdout)");
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);

@@ -65,11 +65,11 @@ void add_info(CLI::App& app, const CliContext& /*context*/) {
   auto* sub = app.add_subcommand("info", "parameter counts and GFLOPs of a PSPNet");
   sub->add_option("--depth", args->depth, "ResNet depth: 18, 34, 50 or 101")->capture_default_str();
   sub->add_option("--width", args->width, "channel width multiplier, 0 < width <= 4")
-      ->check(positive_number())->capture_default_str();
+      ->check(real_in(0, 4, true))->capture_default_str();
   sub->add_option("--stem", args->stem, "ResNet stem: standard or deep")->capture_default_str();
   sub->add_option("--output-stride", args->output_stride, "backbone output stride: 8, 16 or 32")
       ->capture_default_str();
-  sub->add_option("--classes", args->classes, "number of classes")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--classes", args->classes, "number of classes")->check(count_in(1, 255))->capture_default_str();
   sub->add_option("--input", args->input, "input size HxW for the FLOP count")->capture_default_str();
   sub->add_flag("--json", args->json, "print a JSON object");
   sub->callback([args]() { run_info(*args); });

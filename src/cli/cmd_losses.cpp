@@ -4,6 +4,7 @@
 #include "losses/bench.h"
 #include "losses/registry.h"
 #include "src/cli/commands.h"
+#include "src/cli/common.h"
 #include "src/core/blas.h"
 #include "src/core/error.h"
 #include "src/core/json_io.h"
@@ -101,22 +102,22 @@ void add_bench_losses(CLI::App& app) {
       "Time forward+backward and measure exact peak extra memory of each loss; writes JSON");
   cmd->add_option("--out", args->out, "Report file (JSON, written atomically)")->required();
   cmd->add_option("-n,--batch", o.n, "Batch size N (default keeps the run under ~8 GB)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 4096))
       ->capture_default_str();
   cmd->add_option("-c,--channels", o.channels, "Channel counts C to run (19 logits, 512 features)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 65536))
       ->capture_default_str();
   cmd->add_option("--height", o.h, "Map height H")
-      ->check(CLI::Range(3, 1 << 16))
+      ->check(count_in(3, 1 << 16))
       ->capture_default_str();
   cmd->add_option("--width", o.w, "Map width W")
-      ->check(CLI::Range(3, 1 << 16))
+      ->check(count_in(3, 1 << 16))
       ->capture_default_str();
   cmd->add_option("--label-stride", o.label_stride, "Labels at (H·s)×(W·s) for IFVD")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 64))
       ->capture_default_str();
   cmd->add_option("--classes", o.num_classes, "Classes in the random labels")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 255))
       ->capture_default_str();
   cmd->add_option("--keys", o.keys, "Losses to run (default: all)")
       ->check(CLI::IsMember(losses::known_keys()));
@@ -124,16 +125,16 @@ void add_bench_losses(CLI::App& app) {
                   "Per-loss options as JSON, e.g. '{\"pa\":{\"pool\":2}}'")
       ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "Untimed runs per case")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, 1000000))
       ->capture_default_str();
   cmd->add_option("--repeats", o.repeats, "Timed runs per case (at most)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 1000000))
       ->capture_default_str();
   cmd->add_option("--max-seconds", o.max_seconds, "Stop repeating a case after this many seconds")
-      ->check(CLI::PositiveNumber)
+      ->check(positive_number())
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "Intra-op threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, 1024))
       ->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda or auto")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}))

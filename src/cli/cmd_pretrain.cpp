@@ -86,19 +86,19 @@ void add_pretrain(CLI::App& app) {
       ->capture_default_str();
   add_net_options(cmd, args->net);
   cmd->add_option("--recipe", args->recipe, "pretraining recipe (fashion-items)")->capture_default_str();
-  cmd->add_option("--iters", args->iters, "iterations (default: the recipe's)")->check(CLI::PositiveNumber)->group("Recipe");
+  cmd->add_option("--iters", args->iters, "iterations (default: the recipe's)")->check(count_in(1, kMaxCount))->group("Recipe");
   cmd->add_option("--batch", args->batch, "images per iteration (default: the recipe's)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, kMaxCount))
       ->group("Recipe");
   cmd->add_option("--side", args->side, "image side in pixels (default: the recipe's)")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, 16384))
       ->group("Recipe");
-  cmd->add_option("--lr", args->lr, "learning rate (default: the recipe's)")->check(CLI::PositiveNumber)->group("Recipe");
+  cmd->add_option("--lr", args->lr, "learning rate (default: the recipe's)")->check(positive_number())->group("Recipe");
   cmd->add_option("--seed", args->seed, "seed of the weights and the renders (default: the recipe's)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, kMaxSeed))
       ->group("Recipe");
   cmd->add_option("--eval-samples", args->eval_samples, "renders of held-out items the accuracy is measured on")
-      ->check(CLI::PositiveNumber)
+      ->check(count_in(1, kMaxCount))
       ->group("Recipe");
   cmd->add_option("--data-root", args->data_root, "folder of the Fashion-MNIST IDX files (default: the Debian package's)");
   add_runtime_options(cmd, args->runtime);

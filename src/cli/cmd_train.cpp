@@ -3,6 +3,8 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
+#include "src/train/plan.h"
 #include "src/train/trainer.h"
 
 #include <fmt/format.h>
@@ -79,7 +81,7 @@ void add_train(CLI::App& app, const CliContext& context) {
   sub->add_option("--out", args->out, "output folder (default results/<preset>)");
   sub->add_option("--name", args->name, "run name (default <role or loss-placement>-s<seed>)");
   sub->add_option("--seed", args->seed, "seed of initialisation, data order and augmentation")
-      ->check(CLI::NonNegativeNumber)
+      ->check(count_in(0, kMaxSeed))
       ->capture_default_str();
   sub->add_option("--eval-split", args->eval_split, "split evaluated after training")
       ->capture_default_str();
@@ -88,13 +90,22 @@ void add_train(CLI::App& app, const CliContext& context) {
                 "flag a missing checkpoint is an error)");
   sub->add_option("--stop-after", args->stop_after,
                   "stop after N iterations as if interrupted (checkpoint kept; rerun to resume)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(count_in(0, kMaxCount));
   add_net_options(sub, args->net);
   add_schedule_options(sub, args->schedule);
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
   sub->callback([args, &context]() {
-    train::train_run(configure(*args), {context.command_line, ""});
+    const train::RunConfig config = configure(*args);
+    // Checked before anything is written; then the folder is this process's until it exits.
+    const train::RunPlan plan = train::resolve_plan(config);
+    const FolderLock lock(plan.config.out_dir.empty() ? "." : plan.config.out_dir, context.command_line);
+    const auto record = train::train_run(config, {context.command_line, ""});
+    if (record && record->diverged) {
+      throw Error(fmt::format("run '{}' {}; it was not evaluated (its record {} says so) and its last finite "
+                              "checkpoint stays: lower --lr or the loss weight",
+                              plan.config.name, record->diverged->text(), plan.paths.record));
+    }
   });
 }
 

@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <filesystem>
 #include <sstream>
 
@@ -42,18 +45,39 @@ CLI::Validator one_of(const std::vector<std::string>& values, const std::string&
       "NAME");
 }
 
-CLI::Validator positive_number() {
+CLI::Validator count_in(int64_t lo, int64_t hi) {
+  const std::string range = fmt::format("an integer from {} to {}", lo, hi);
   return CLI::Validator(
-      [](std::string& value) -> std::string {
-        try {
-          size_t used = 0;
-          if (std::stod(value, &used) > 0 && used == value.size()) return "";
-        } catch (const std::exception&) {
+      [lo, hi, range](std::string& value) -> std::string {
+        const bool digits = !value.empty() && value.size() <= 19 &&
+                            std::all_of(value.begin() + (value[0] == '-' || value[0] == '+'), value.end(),
+                                        [](char c) { return c >= '0' && c <= '9'; }) &&
+                            value.find_first_of("0123456789") != std::string::npos;
+        if (digits) {
+          const long long x = std::strtoll(value.c_str(), nullptr, 10);
+          if (x >= lo && x <= hi) return "";
         }
-        return fmt::format("'{}' is not a number > 0", value);
+        return fmt::format("'{}' is not valid: use {}", value, range);
       },
-      "NUMBER > 0");
+      fmt::format("INT in [{}, {}]", lo, hi));
 }
+
+CLI::Validator real_in(double lo, double hi, bool lo_open) {
+  const std::string low = fmt::format("{} {:g}", lo_open ? ">" : ">=", lo);
+  const std::string range = std::isinf(hi) ? fmt::format("a finite number {}", low)
+                                           : fmt::format("a number {} and <= {:g}", low, hi);
+  return CLI::Validator(
+      [lo, hi, lo_open, range](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double x = value.empty() ? std::nan("") : std::strtod(value.c_str(), &end);
+        const bool parsed = end == value.c_str() + value.size();
+        if (parsed && std::isfinite(x) && (lo_open ? x > lo : x >= lo) && x <= hi) return "";
+        return fmt::format("'{}' is not valid: use {}", value, range);
+      },
+      std::isinf(hi) ? fmt::format("NUMBER {}", low) : fmt::format("NUMBER {} and <= {:g}", low, hi));
+}
+
+CLI::Validator positive_number() { return real_in(0, std::numeric_limits<double>::infinity(), true); }
 
 CLI::Validator known_loss() {
   return CLI::Validator(
@@ -74,49 +98,49 @@ void add_data_options(CLI::App* app, DataArgs& a) {
                   "/usr/share/datasets/fashion-mnist)")
       ->group("Data");
   app->add_option("--train-size", a.train_size, "fashion-scenes: training scenes")
-      ->check(CLI::PositiveNumber)->group("Data");
+      ->check(count_in(1, 10000000))->group("Data");
   app->add_option("--val-size", a.val_size, "fashion-scenes: validation scenes")
-      ->check(CLI::PositiveNumber)->group("Data");
+      ->check(count_in(1, 10000000))->group("Data");
   app->add_option("--canvas", a.canvas, "fashion-scenes: scene size HxW, e.g. 64x128")->group("Data");
   app->add_option("--data-seed", a.data_seed, "fashion-scenes: generator seed")
-      ->check(CLI::NonNegativeNumber)->group("Data");
+      ->check(count_in(0, kMaxSeed))->group("Data");
   app->add_option("--holdout", a.holdout,
                   "training images held out (served as the 'holdout' split, e.g. for weight sweeps)")
-      ->check(CLI::NonNegativeNumber)->group("Data");
+      ->check(count_in(0, 10000000))->group("Data");
   app->add_option("--limit", a.limit, "use at most N images per split (0 = all)")
-      ->check(CLI::NonNegativeNumber)->group("Data");
+      ->check(count_in(0, kMaxCount))->group("Data");
   app->add_option("--num-classes", a.num_classes, "folder: number of classes")
-      ->check(CLI::PositiveNumber)->group("Data");
+      ->check(count_in(1, 255))->group("Data");
   app->add_option("--class-names", a.class_names, "folder: comma-separated class names")->group("Data");
   app->add_option("--ignore-index", a.ignore_index, "folder: label value to ignore (default 255)")
-      ->check(CLI::Range(0, 65535))->group("Data");
+      ->check(count_in(0, 255))->group("Data");
   app->add_option("--train-list", a.train_list, "folder: split file of 'image label' lines")->group("Data");
   app->add_option("--val-list", a.val_list, "folder: split file of 'image label' lines")->group("Data");
 }
 
 void add_schedule_options(CLI::App* app, ScheduleArgs& a) {
-  app->add_option("--iters", a.iters, "training iterations")->check(CLI::PositiveNumber)->group("Schedule");
-  app->add_option("--batch", a.batch, "images per iteration")->check(CLI::PositiveNumber)->group("Schedule");
+  app->add_option("--iters", a.iters, "training iterations")->check(count_in(1, kMaxCount))->group("Schedule");
+  app->add_option("--batch", a.batch, "images per iteration")->check(count_in(1, kMaxCount))->group("Schedule");
   app->add_option("--lr", a.lr, "base learning rate (poly decay, power 0.9)")
-      ->check(CLI::PositiveNumber)->group("Schedule");
+      ->check(positive_number())->group("Schedule");
   app->add_option("--crop", a.crop, "training crop HxW")->group("Schedule");
   app->add_option("--scale", a.scale, "random scale range MIN:MAX, e.g. 0.5:2")->group("Schedule");
   app->add_flag("--no-flip", a.no_flip, "no random horizontal flip")->group("Schedule");
   app->add_option("--checkpoint-every", a.checkpoint_every, "iterations between checkpoints")
-      ->check(CLI::PositiveNumber)->group("Schedule");
+      ->check(count_in(1, kMaxCount))->group("Schedule");
   app->add_option("--log-every", a.log_every, "iterations between log lines")
-      ->check(CLI::PositiveNumber)->group("Schedule");
+      ->check(count_in(1, kMaxCount))->group("Schedule");
   app->add_option("--eval-batch", a.eval_batch, "images per evaluation forward")
-      ->check(CLI::PositiveNumber)->group("Schedule");
+      ->check(count_in(1, kMaxCount))->group("Schedule");
 }
 
 void add_net_options(CLI::App* app, NetArgs& a) {
-  app->add_option("--depth", a.depth, "ResNet depth: 18, 34, 50 or 101")->check(CLI::PositiveNumber)->group("Model");
+  app->add_option("--depth", a.depth, "ResNet depth: 18, 34, 50 or 101")->check(count_in(1, 1000))->group("Model");
   app->add_option("--width", a.width, "channel width multiplier, 0 < width <= 4 (1 = the paper's networks)")
-      ->check(positive_number())->group("Model");
+      ->check(real_in(0, 4, true))->group("Model");
   app->add_option("--stem", a.stem, "ResNet stem: standard or deep")->group("Model");
   app->add_option("--output-stride", a.output_stride, "backbone output stride: 8, 16 or 32")
-      ->check(CLI::PositiveNumber)->group("Model");
+      ->check(count_in(1, 64))->group("Model");
   app->add_option("--backbone-weights", a.backbone_weights,
                   "initial backbone weights (safetensors or torch.save dict, torchvision names)")
       ->check(CLI::ExistingFile)->group("Model");
@@ -135,17 +159,17 @@ void add_net_options(CLI::App* app, NetArgs& a) {
 
 void add_runtime_options(CLI::App* app, RuntimeArgs& a) {
   app->add_option("--threads", a.threads, "CPU threads for libtorch (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)->group("Runtime");
+      ->check(count_in(0, 1024))->group("Runtime");
   app->add_option("--device", a.device, "auto = cuda when available")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->group("Runtime");
-  app->add_option("--workers", a.workers, "data-loading threads")->check(CLI::Range(1, 64))->group("Runtime");
+  app->add_option("--workers", a.workers, "data-loading threads")->check(count_in(1, 64))->group("Runtime");
 }
 
 void add_exec_options(CLI::App* app, ExecArgs& a) {
   app->add_option("--jobs", a.jobs,
                   "units (the teacher, then one cohort of students per seed) trained at once, each in its "
                   "own process with --threads / jobs threads")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group("Runtime");
+      ->check(count_in(1, 256))->capture_default_str()->group("Runtime");
   app->add_option("--max-memory", a.max_memory,
                   "memory budget of one cohort, e.g. 8G; a cohort estimated above it is split "
                   "(default: 3/4 of RAM on CPU, none on CUDA; 0 = none)")

@@ -61,7 +61,20 @@ train::ExecOptions exec_options(const ExecArgs& args, const std::string& command
 /// The command line as one string (for run records).
 std::string command_line(int argc, const char* const* argv);
 
-/// Accepts a number > 0; otherwise "'x' is not a number > 0".
+/// Largest count a flag takes (iterations, batch, sizes): beyond it is a typo, not a plan.
+inline constexpr int64_t kMaxCount = 1000000000;
+/// Largest seed: 2^53 - 1, which every JSON reader (Python's included) holds exactly.
+inline constexpr int64_t kMaxSeed = 9007199254740991;
+
+/// Accepts a whole number in [lo, hi] written as digits; otherwise (a fraction, nan, a number
+/// too large for any integer type) "'x' is not valid: use an integer from lo to hi".
+CLI::Validator count_in(int64_t lo, int64_t hi);
+
+/// Accepts a finite number in [lo, hi] ((lo, hi] when lo_open); otherwise (nan, inf included)
+/// "'x' is not valid: use a number > lo and <= hi". hi = infinity: no upper bound.
+CLI::Validator real_in(double lo, double hi, bool lo_open);
+
+/// A finite number > 0 (real_in(0, inf, true)).
 CLI::Validator positive_number();
 
 /// Accepts a registered loss key; otherwise "unknown loss 'x' (known: ...)".

@@ -3,6 +3,8 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/blas.h"
+#include "src/core/error.h"
+#include "src/core/interrupt.h"
 #include "src/core/memory.h"
 #include "src/core/version.h"
 
@@ -11,14 +13,21 @@
 
 #include <exception>
 #include <iostream>
+#include <new>
 
 int main(int argc, char** argv) {
   // Before any tensor exists: the distillation term's peak memory is counted through it.
   cwd::install_cpu_memory_counter();
+  // SIGINT/SIGTERM: training finishes its step, checkpoints, and exits 130 (src/core/interrupt.h).
+  cwd::install_interrupt_handlers();
   CLI::App app{"cwd-bench: compare distillation losses for semantic segmentation "
                "(CWD, AT, PI, LOCAL, PA, IFVD) under one teacher, student, data and budget"};
   app.set_version_flag("--version", fmt::format("cwd-bench {} ({})", cwd::version(), cwd::git_commit()));
   app.require_subcommand(1);
+  // Bad flags: one line naming the flag and what it accepts (CLI11 adds a second, "Run with --help").
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("cwd-bench: error: {} (see --help)\n", e.what());
+  });
   const cwd::cli::CliContext context{cwd::cli::command_line(argc, argv)};
   cwd::cli::add_train(app, context);
   cwd::cli::add_eval(app, context);
@@ -44,6 +53,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const cwd::Interrupted& e) {
+    std::cerr << "cwd-bench: " << e.what() << "\n";
+    return 130;
+  } catch (const cwd::PartialResult& e) {
+    std::cerr << "cwd-bench: " << e.what() << "\n";
+    return 3;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "cwd-bench: error: out of memory; lower --batch, --crop or --eval-batch, or free memory\n";
+    return 1;
   } catch (const c10::Error& e) {
     // libtorch messages can span lines; the first one names the problem.
     std::string text = e.what_without_backtrace();

@@ -1,6 +1,7 @@
 #include "src/core/json_io.h"
 
 #include "src/core/error.h"
+#include "src/core/files.h"
 
 #include <fmt/format.h>
 
@@ -18,11 +19,13 @@ namespace cwd {
 namespace fs = std::filesystem;
 
 void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp)>& write) {
+  check_replaceable(path);
   const fs::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
   if (ec) throw Error(fmt::format("cannot create folder '{}': {}", target.parent_path().string(), ec.message()));
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
+  fs::remove(tmp, ec);  // left by a dead process that had this pid
   try {
     write(tmp);
   } catch (...) {
@@ -37,14 +40,22 @@ void write_file_atomic(const std::string& path, const std::function<void(const s
   }
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+void write_bytes_atomic(const std::string& path, const std::vector<std::pair<const char*, size_t>>& pieces) {
   write_file_atomic(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("cannot write '{}' (check the folder exists and is writable)", path));
-    out << text;
-    out.flush();
-    if (!out) throw Error(fmt::format("cannot write '{}' (disk full?)", path));
+    try {
+      write_new_file(tmp, pieces);
+    } catch (const Error& e) {
+      // Name the file the user asked for, not the temporary one.
+      std::string text = e.what();
+      const auto at = text.find(tmp);
+      if (at != std::string::npos) text.replace(at, tmp.size(), path);
+      throw Error(text);
+    }
   });
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  write_bytes_atomic(path, {{text.data(), text.size()}});
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& value) {

@@ -8,13 +8,21 @@
 #include <functional>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cwd {
 
-/// Writes a file atomically: `write` fills a temporary file beside `path` (its argument), which
-/// then replaces `path` by rename. Creates parent folders. If `write` throws, the temporary file
-/// is removed and the exception propagates; `path` is never left half-written.
+/// Writes a file atomically: `write` fills a temporary file beside `path` (its argument, named
+/// "<path>.tmp.<pid>"), which then replaces `path` by rename. Creates parent folders. `path` must
+/// be absent or a regular file (check_replaceable: never a link, device or FIFO). If `write`
+/// throws, the temporary file is removed and the exception propagates; `path` is never left
+/// half-written.
 void write_file_atomic(const std::string& path, const std::function<void(const std::string& tmp)>& write);
+
+/// The pieces, in order, as the file `path`, atomically (write_file_atomic + write_new_file:
+/// synced, and a full disk is one cwd::Error "no space left on the device writing 'path'; ...").
+void write_bytes_atomic(const std::string& path, const std::vector<std::pair<const char*, size_t>>& pieces);
 
 /// Writes `text` to `path` atomically (temp file in the same folder + rename). Creates parent
 /// folders. Throws cwd::Error naming the path when it cannot be written.

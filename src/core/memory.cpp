@@ -14,6 +14,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <unistd.h>
+
 // The CUDA statistics need both the c10 CUDA header and the CUDA runtime headers: Debian's
 // CPU-only libtorch ships the former without the latter.
 #if defined(__has_include)
@@ -282,5 +284,12 @@ int64_t PeakMemoryScope::peak_bytes() const {
 }
 
 int64_t PeakMemoryScope::current_bytes() const { return live_bytes(device_) - start_; }
+
+int64_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<int64_t>(pages) * page;
+}
 
 }  // namespace cwd

@@ -28,6 +28,9 @@
 
 namespace cwd {
 
+/// The host's physical memory in bytes (0 when the system does not say).
+int64_t physical_memory_bytes();
+
 /// Installs the counting CPU allocator (idempotent, thread-safe). Storage allocated before the
 /// first call is not counted; its frees are not counted either (they go to the old deleter).
 void install_cpu_memory_counter();

@@ -61,6 +61,11 @@ class SegDataset {
   virtual int64_t ignore_index() const { return 255; }
   /// Name, split, size, and a generator seed or content hash: enough to tell two datasets apart.
   virtual nlohmann::json identity() const = 0;
+  /// Reads what a user's files could get wrong (every label map: readable, the image's size,
+  /// values that are a class or the ignore index) and throws the cwd::Error get() would, so a
+  /// bad file stops a run before its first step instead of after training. Generated data has
+  /// nothing to check.
+  virtual void check_files() const {}
 };
 
 /// Builds the split of the configured dataset. Throws cwd::Error with one line naming the

@@ -35,8 +35,9 @@ std::string file_list_hash(const std::vector<std::string>& paths, const std::str
 
 // ---- image / label files ---------------------------------------------------------------------
 
-RawSample read_pair(const FilePair& pair, const LabelMapping& mapping, int64_t num_classes,
-                    int64_t ignore_index) {
+namespace {
+
+void require_files(const FilePair& pair) {
   for (const std::string& path : {pair.image, pair.label}) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
@@ -46,17 +47,14 @@ RawSample read_pair(const FilePair& pair, const LabelMapping& mapping, int64_t n
                       path));
     }
   }
-  RawSample sample;
-  sample.image = read_rgb(pair.image);
+}
+
+// The label file's values through the mapping, checked: each a class or the ignore index.
+torch::Tensor mapped_label(const FilePair& pair, const LabelMapping& mapping, int64_t num_classes,
+                           int64_t ignore_index) {
   const Pixels<uint16_t> label = read_label_values(pair.label);
-  const int64_t H = sample.image.size(0), W = sample.image.size(1);
-  if (label.rows != H || label.cols != W) {
-    throw Error(fmt::format(
-        "image '{}' is {}x{} (WxH) but its label '{}' is {}x{}; they must have the same size",
-        pair.image, W, H, pair.label, label.cols, label.rows));
-  }
-  sample.label = torch::empty({H, W}, torch::kUInt8);
-  uint8_t* out = sample.label.data_ptr<uint8_t>();
+  torch::Tensor out_tensor = torch::empty({label.rows, label.cols}, torch::kUInt8);
+  uint8_t* out = out_tensor.data_ptr<uint8_t>();
   const auto& lut = mapping.lut;
   for (size_t i = 0; i < label.data.size(); ++i) {
     const int value = label.data[i];
@@ -70,6 +68,23 @@ RawSample read_pair(const FilePair& pair, const LabelMapping& mapping, int64_t n
           pair.label, mapped, num_classes, num_classes - 1, ignore_index));
     }
     out[i] = static_cast<uint8_t>(mapped);
+  }
+  return out_tensor;
+}
+
+}  // namespace
+
+RawSample read_pair(const FilePair& pair, const LabelMapping& mapping, int64_t num_classes,
+                    int64_t ignore_index) {
+  require_files(pair);
+  RawSample sample;
+  sample.image = read_rgb(pair.image);
+  sample.label = mapped_label(pair, mapping, num_classes, ignore_index);
+  const int64_t H = sample.image.size(0), W = sample.image.size(1);
+  if (sample.label.size(0) != H || sample.label.size(1) != W) {
+    throw Error(fmt::format(
+        "image '{}' is {}x{} (WxH) but its label '{}' is {}x{}; they must have the same size",
+        pair.image, W, H, pair.label, sample.label.size(1), sample.label.size(0)));
   }
   return sample;
 }
@@ -95,6 +110,12 @@ class FileDataset final : public SegDataset {
   }
   const std::vector<std::string>& class_names() const override { return spec_.class_names; }
   int64_t ignore_index() const override { return spec_.ignore_index; }
+  void check_files() const override {
+    for (const FilePair& pair : spec_.pairs) {
+      require_files(pair);
+      mapped_label(pair, spec_.mapping, static_cast<int64_t>(spec_.class_names.size()), spec_.ignore_index);
+    }
+  }
   nlohmann::json identity() const override {
     return {{"name", spec_.name},
             {"split", to_string(spec_.split)},

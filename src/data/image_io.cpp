@@ -11,6 +11,11 @@
 #include <cmath>
 
 #if CWD_BENCH_HAVE_OPENCV
+#include <zlib.h>
+
+#include <fstream>
+#include <iterator>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -118,6 +123,47 @@ std::string unreadable(const std::string& path) {
   return fmt::format("cannot read image '{}' (unreadable or truncated file)", path);
 }
 
+uint32_t read_u32_be(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// A PNG file's chunk structure, checked before libpng sees it: libpng reports a damaged file by
+// printing "libpng error: ..." to stderr itself, before OpenCV returns an empty image. Every chunk
+// must fit in the file with a matching CRC, up to IEND. Returns "" or what is wrong.
+std::string png_problem(const std::vector<unsigned char>& bytes) {
+  size_t at = 8;
+  bool first = true;
+  while (at + 12 <= bytes.size()) {
+    const uint32_t length = read_u32_be(&bytes[at]);
+    if (length > bytes.size() - at - 12) return "truncated";
+    const unsigned char* type = &bytes[at + 4];
+    const std::string name(reinterpret_cast<const char*>(type), 4);
+    if (first && name != "IHDR") return "no IHDR chunk first";
+    first = false;
+    const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), type, length + 4));
+    if (crc != read_u32_be(type + 4 + length)) return fmt::format("bad checksum in chunk {}", name);
+    if (name == "IEND") return "";
+    at += 12 + length;
+  }
+  return "truncated (no IEND chunk)";
+}
+
+// The file's bytes, decoded by OpenCV with `flags`; PNG files are checked first (png_problem).
+cv::Mat decode_file(const std::string& path, int flags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(unreadable(path));
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  static const unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::equal(kSignature, kSignature + 8, bytes.begin())) {
+    const std::string problem = png_problem(bytes);
+    if (!problem.empty()) {
+      throw Error(fmt::format("cannot read image '{}' (a damaged PNG file: {}); replace the file", path, problem));
+    }
+  }
+  if (bytes.empty()) throw Error(unreadable(path));
+  return cv::imdecode(bytes, flags);
+}
+
 Pixels<uint8_t> cv_resize(const uint8_t* src, int rows, int cols, int channels, int out_rows,
                           int out_cols, int interpolation) {
   Pixels<uint8_t> out = blank(out_rows, out_cols, channels);
@@ -134,7 +180,7 @@ bool have_opencv() { return true; }
 void require_opencv(const std::string& /*what*/) {}
 
 torch::Tensor read_rgb(const std::string& path) {
-  const cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR);
+  const cv::Mat bgr = decode_file(path, cv::IMREAD_COLOR);
   if (bgr.empty()) throw Error(unreadable(path));
   torch::Tensor rgb = torch::empty({bgr.rows, bgr.cols, 3}, torch::kUInt8);
   cv::Mat out(bgr.rows, bgr.cols, CV_8UC3, rgb.data_ptr<uint8_t>());
@@ -143,7 +189,7 @@ torch::Tensor read_rgb(const std::string& path) {
 }
 
 Pixels<uint16_t> read_label_values(const std::string& path) {
-  const cv::Mat label = cv::imread(path, cv::IMREAD_UNCHANGED);
+  const cv::Mat label = decode_file(path, cv::IMREAD_UNCHANGED);
   if (label.empty()) throw Error(unreadable(path));
   if (label.channels() != 1 || (label.depth() != CV_8U && label.depth() != CV_16U)) {
     throw Error(fmt::format(

@@ -38,6 +38,8 @@ RawSample SubsetDataset::get(int64_t index) const {
   return base_->get(offset_ + index);
 }
 
+void SubsetDataset::check_files() const { base_->check_files(); }
+
 nlohmann::json SubsetDataset::identity() const {
   nlohmann::json id = base_->identity();
   id["split"] = to_string(split_);

@@ -26,6 +26,7 @@ class SubsetDataset : public SegDataset {
   const std::vector<std::string>& class_names() const override { return base_->class_names(); }
   int64_t ignore_index() const override { return base_->ignore_index(); }
   nlohmann::json identity() const override;
+  void check_files() const override;
   const SegDataset& base() const { return *base_; }
   int64_t offset() const { return offset_; }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <sstream>
 
 namespace cwd::train {
 
@@ -63,13 +64,17 @@ void read_state(torch::serialize::InputArchive& archive, torch::nn::Module& modu
 }
 
 torch::serialize::InputArchive open_archive(const std::string& path) {
-  if (!std::filesystem::exists(path)) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
     throw Error(fmt::format("checkpoint '{}' not found", path));
+  }
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw Error(fmt::format("checkpoint '{}' is not a regular file; give a checkpoint .pt file", path));
   }
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
-  } catch (const c10::Error&) {
+  } catch (const std::exception&) {
     throw Error(fmt::format("cannot read checkpoint '{}' (not a cwd-bench checkpoint, or truncated)", path));
   }
   return archive;
@@ -81,7 +86,8 @@ nlohmann::json read_meta_json(torch::serialize::InputArchive& archive, const std
     throw Error(fmt::format("'{}' is not a cwd-bench checkpoint (no metadata)", path));
   }
   auto meta = nlohmann::json::parse(value.toStringRef(), nullptr, false);
-  if (meta.is_discarded() || meta.value("format", "") != kFormat) {
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("format") || meta.at("format") != kFormat ||
+      !meta.value("iteration", nlohmann::json(0)).is_number_integer()) {
     throw Error(fmt::format("'{}' is not a cwd-bench checkpoint (format is not {})", path, kFormat));
   }
   return meta;
@@ -109,16 +115,32 @@ void save_checkpoint(const std::string& path, torch::nn::Module& net, torch::nn:
     archive.write("optimizer", opt_archive);
   }
   archive.write("meta", c10::IValue(m.dump()));
-  write_file_atomic(path, [&](const std::string& tmp) {
-    try {
-      archive.save_to(tmp);
-    } catch (const c10::Error&) {
-      throw Error(fmt::format("cannot write checkpoint '{}' (check the folder is writable)", path));
-    }
-  });
+  // Serialised in memory first: libtorch's file writer finishes the archive in a destructor,
+  // where a full disk would end the process; here every byte goes through write_bytes_atomic.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+  write_bytes_atomic(path, {{data.data(), data.size()}});
 }
 
-CheckpointMeta read_checkpoint_meta(const std::string& path) {
+namespace {
+
+// Runs `read`, turning what libtorch or the JSON library throws about a damaged file into one
+// cwd::Error naming it.
+template <typename F>
+auto guarded_read(const std::string& path, F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    throw Error(fmt::format("cannot read checkpoint '{}' (damaged or not a cwd-bench checkpoint: {})", path, what));
+  }
+}
+
+CheckpointMeta read_meta_only(const std::string& path) {
   auto archive = open_archive(path);
   CheckpointMeta out;
   out.meta = read_meta_json(archive, path);
@@ -126,7 +148,7 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
   return out;
 }
 
-CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& net,
+CheckpointMeta load_everything(const std::string& path, torch::nn::Module& net,
                                torch::nn::Module* loss, torch::optim::Optimizer* optimizer) {
   auto archive = open_archive(path);
   CheckpointMeta out;
@@ -152,6 +174,17 @@ CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& net,
     optimizer->load(opt_archive);
   }
   return out;
+}
+
+}  // namespace
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  return guarded_read(path, [&] { return read_meta_only(path); });
+}
+
+CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& net,
+                               torch::nn::Module* loss, torch::optim::Optimizer* optimizer) {
+  return guarded_read(path, [&] { return load_everything(path, net, loss, optimizer); });
 }
 
 }  // namespace cwd::train

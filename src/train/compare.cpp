@@ -2,6 +2,7 @@
 
 #include "losses/registry.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
 #include "src/core/progress.h"
 #include "src/core/threads.h"
 #include "src/train/checkpoint.h"
@@ -86,7 +87,12 @@ bool reusable(const RunPlan& plan, const std::string& label) {
   try {
     const auto record = read_run_record(paths.record);
     if (record.config_hash == plan.hash) {
-      fmt::print(stderr, "{} done already (mIoU {:.2f}), reusing {}\n", label, record.eval.miou, paths.record);
+      if (record.diverged) {
+        fmt::print(stderr, "{} {} already, reusing {} (delete it to train again)\n", label, record.diverged->text(),
+                   paths.record);
+      } else {
+        fmt::print(stderr, "{} done already (mIoU {:.2f}), reusing {}\n", label, record.eval.miou, paths.record);
+      }
       return true;
     }
     fmt::print(stderr, "{} configuration changed since {} was written; training again\n", label, paths.record);
@@ -178,15 +184,44 @@ void execute_runs(std::vector<PlannedRun> runs, const ExecOptions& options) {
   run_units(units, {options.jobs, options.exe, students.front().config.out_dir, options.command_line});
 }
 
+namespace {
+
+// --teacher: the record of a trained teacher, checked before any student trains (it heads the
+// table; a checkpoint has no evaluation to show there).
+std::optional<RunRecord> given_teacher(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  if (fs::path(path).extension() != ".json") {
+    throw Error(fmt::format("compare --teacher '{}': give the teacher's run record (.json), whose evaluation heads "
+                            "the table (a checkpoint has none)",
+                            path));
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw Error(fmt::format("compare --teacher '{}' not found; give the run record of a trained teacher", path));
+  }
+  RunRecord record = read_run_record(path);
+  if (record.role != Role::kTeacher) {
+    throw Error(fmt::format("compare --teacher '{}' is the record of a student ('{}'); give a teacher's record", path,
+                            record.name));
+  }
+  teacher_identity(path);  // its weights are there and it did not diverge
+  return record;
+}
+
+}  // namespace
+
 Table run_comparison(const CompareConfig& cc) {
+  const auto given = given_teacher(cc.teacher);
   const auto runs = plan_comparison(cc);
-  execute_runs(runs, cc.exec);
   const std::string out = runs.front().config.out_dir;
+  const FolderLock lock(out.empty() ? "." : out, cc.exec.command_line);
+  remove_stale_temp_files(out);
+  execute_runs(runs, cc.exec);
   auto records = read_run_records(out);
-  // A teacher given with --teacher from elsewhere still heads the table.
+  // A teacher given with --teacher from elsewhere heads the table.
   const bool has_teacher = std::any_of(records.begin(), records.end(),
                                        [](const RunRecord& r) { return r.role == Role::kTeacher; });
-  if (!has_teacher && fs::path(cc.teacher).extension() == ".json") records.push_back(read_run_record(cc.teacher));
+  if (!has_teacher && given) records.push_back(*given);
   auto table = build_table(records);
   write_tables(table, out, cc.latex);
   fmt::print(stderr, "wrote {}/table.json, table.md, table.csv{}\n", out, cc.latex ? ", table.tex" : "");
@@ -194,6 +229,7 @@ Table run_comparison(const CompareConfig& cc) {
 }
 
 Table tables_from_records(const std::string& dir, bool latex) {
+  const FolderLock lock(dir, "compare --from " + dir);
   auto table = build_table(read_run_records(dir));
   write_tables(table, dir, latex);
   return table;

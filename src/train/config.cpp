@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 
 namespace cwd::train {
 
@@ -197,6 +199,17 @@ void require(bool ok, const std::string& message) {
 }  // namespace
 
 void validate(const RunConfig& c) {
+  // The name becomes <out>/<name>.json, ckpt/<name>.pt and weights/<name>.safetensors: one plain
+  // file name, so nothing is written outside the output folder.
+  const bool plain_name = c.name.empty() /* filled in by resolve_plan */ ||
+                          (c.name.size() <= 200 && c.name[0] != '.' &&
+                           std::all_of(c.name.begin(), c.name.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+                           }));
+  require(plain_name, fmt::format("--name '{}' is not a run name: use letters, digits, '-', '_' and '.' only (no '/', "
+                                  "not starting with '.'), e.g. --name cwd-tau4",
+                                  c.name));
+  require(std::isfinite(c.schedule.lr), fmt::format("--lr {} is out of range (valid: a finite number > 0)", c.schedule.lr));
   models::check_architecture(resnet_options(c.net));
   require(c.schedule.iterations >= 1,
           fmt::format("--iters {} is out of range (valid: >= 1)", c.schedule.iterations));
@@ -342,10 +355,13 @@ std::pair<int64_t, int64_t> parse_size(const std::string& text, const std::strin
     size_t used_h = 0, used_w = 0;
     const long long h = std::stoll(text.substr(0, x), &used_h);
     const long long w = std::stoll(text.substr(x + 1), &used_w);
-    if (used_h != x || used_w != text.size() - x - 1 || h <= 0 || w <= 0) throw std::invalid_argument("bad");
+    if (used_h != x || used_w != text.size() - x - 1 || h <= 0 || w <= 0 || h > 16384 || w > 16384) {
+      throw std::invalid_argument("bad");
+    }
     return {h, w};
   } catch (const std::exception&) {
-    throw Error(fmt::format("{} '{}' is not a size (expected HxW with positive integers, e.g. 64x128)", flag, text));
+    throw Error(fmt::format("{} '{}' is not a size (expected HxW, each side an integer from 1 to 16384, e.g. 64x128)",
+                            flag, text));
   }
 }
 

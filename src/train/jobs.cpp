@@ -1,6 +1,7 @@
 #include "src/train/jobs.h"
 
 #include "src/core/error.h"
+#include "src/core/interrupt.h"
 #include "src/core/json_io.h"
 #include "src/core/json_keys.h"
 
@@ -87,24 +88,38 @@ void run_units(const std::vector<Unit>& units, const JobOptions& options) {
   }
   if (options.exe.empty()) throw Error("--jobs > 1 needs the cwd-bench binary to start units; run it from the CLI");
   std::map<pid_t, size_t> running;
-  std::vector<std::string> failed;
+  std::vector<std::string> failed, interrupted;
+  bool passed_on = false;
   size_t next = 0;
   while (next < units.size() || !running.empty()) {
-    while (failed.empty() && next < units.size() && static_cast<int>(running.size()) < options.jobs) {
+    while (failed.empty() && !interrupt_requested() && next < units.size() &&
+           static_cast<int>(running.size()) < options.jobs) {
       const std::string file = fmt::format("{}/.units/unit-{}.json", options.dir, next);
       write_unit_file(file, units[next], options.command_line);
       running.emplace(spawn_unit(options.exe, file), next++);
     }
     if (running.empty()) break;
+    if (interrupt_requested() && !passed_on) {
+      // Each child finishes its step and checkpoints (SIGUSR1 never kills one that the terminal
+      // signalled already).
+      for (const auto& [pid, unit] : running) ::kill(pid, SIGUSR1);
+      passed_on = true;
+    }
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid == 0) {
+      ::usleep(50 * 1000);
+      continue;
+    }
     if (pid < 0) {
       if (errno == EINTR) continue;
       throw Error(fmt::format("waiting for job processes failed: {}", std::strerror(errno)));
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {
+      interrupted.push_back(units[it->second].label);
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
       failed.push_back(fmt::format("{} ({})", units[it->second].label, exit_text(status)));
     }
     running.erase(it);
@@ -114,6 +129,12 @@ void run_units(const std::vector<Unit>& units, const JobOptions& options) {
   if (!failed.empty()) {
     throw Error(fmt::format("{} failed; its error is above. Rerun the same command to resume",
                             fmt::join(failed, ", ")));
+  }
+  if (!interrupted.empty() || interrupt_requested()) {
+    const std::string which =
+        interrupted.empty() ? std::string("the running units") : fmt::format("{}", fmt::join(interrupted, ", "));
+    throw Interrupted(fmt::format("interrupted while training units in {} processes; {} checkpointed: rerun to resume",
+                                  options.jobs, which));
   }
 }
 

@@ -49,6 +49,10 @@ void require_file(const std::string& path) {
 }
 
 std::string weights_beside(const std::string& record_path, const RunRecord& record) {
+  if (record.diverged) {
+    throw Error(fmt::format("run record '{}' {}; it has no trained network: retrain it with a lower --lr", record_path,
+                            record.diverged->text()));
+  }
   if (record.weights.empty()) throw Error(fmt::format("run record '{}' names no weights file", record_path));
   return (fs::path(record_path).parent_path() / record.weights).string();
 }

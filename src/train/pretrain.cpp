@@ -3,6 +3,7 @@
 #include "models/resnet.h"
 #include "models/weights.h"
 #include "src/core/error.h"
+#include "src/core/interrupt.h"
 #include "src/core/json_io.h"
 #include "src/core/json_keys.h"
 #include "src/data/fashion_items.h"
@@ -219,6 +220,8 @@ ClassifierRun train_classifier(Classifier& model, const data::FashionItems& item
   auto window_correct = torch::zeros_like(window_loss);
   int64_t window_n = 0;
   for (int64_t it = 0; it < r.iterations; ++it) {
+    throw_if_interrupted(fmt::format("while pretraining a backbone, at iteration {} of {}", it, r.iterations),
+                         "nothing was cached: rerun to pretrain it again");
     set_lr(optimizer, poly_lr(r.lr, r.poly_power, it, r.iterations));
     const auto d0 = Clock::now();
     auto [x, y] = items.batch(static_cast<uint64_t>(it * r.batch_size), r.batch_size, o.data_threads);

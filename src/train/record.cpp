@@ -279,7 +279,12 @@ void to_json(nlohmann::json& j, const RunRecord& r) {
   j["teacher"] = r.teacher;
   j["loss"] = r.loss ? loss_json(*r.loss) : nlohmann::json(nullptr);
   j["train"] = train_json(r.train);
-  j["eval"] = r.eval;
+  if (r.diverged) {
+    j["diverged"] = {{"iteration", r.diverged->iteration}, {"term", r.diverged->term}, {"value", r.diverged->value}};
+    j["eval"] = nullptr;
+  } else {
+    j["eval"] = r.eval;
+  }
   j["artifacts"] = {{"checkpoint", r.checkpoint}, {"weights", r.weights}};
 }
 
@@ -312,7 +317,16 @@ void from_json(const nlohmann::json& j, RunRecord& r) {
     r.loss = block(j, "loss", loss_from);
   }
   r.train = block(j, "train", train_from);
-  key(j, "eval", r.eval);
+  if (j.contains("diverged") && !j.at("diverged").is_null()) {
+    r.diverged = block(j, "diverged", [](const nlohmann::json& d) {
+      Divergence out;
+      key(d, "iteration", out.iteration);
+      key(d, "term", out.term);
+      key(d, "value", out.value);
+      return out;
+    });
+  }
+  if (!r.diverged || !key_value(j, "eval").is_null()) key(j, "eval", r.eval);
   block(j, "artifacts", [&](const nlohmann::json& a) {
     key(a, "checkpoint", r.checkpoint);
     key(a, "weights", r.weights);
@@ -330,6 +344,46 @@ void to_json(nlohmann::json& j, const EvalRecord& r) {
   j["eval"] = r.eval;
 }
 
+std::string Divergence::text() const {
+  const bool values = term == "weights" || term == "network output";
+  return fmt::format("diverged at iteration {}: the {} {} {}", iteration, term, values ? "hold" : "term is", value);
+}
+
+namespace {
+
+// Values no run writes: the record was edited or damaged.
+void check_values(const RunRecord& r, const std::string& file) {
+  auto bad = [&](const std::string& what) {
+    throw Error(fmt::format("run record '{}': {}; the record was edited or damaged: retrain the run or restore it",
+                            file, what));
+  };
+  if (!r.diverged) {
+    for (const auto& [name, value] : {std::pair<const char*, double>{"eval.miou", r.eval.miou},
+                                      {"eval.pixel_acc", r.eval.pixel_acc}, {"eval.macc", r.eval.macc}}) {
+      if (!(value >= 0 && value <= 100)) bad(fmt::format("{} is {}, outside 0..100", name, value));
+    }
+  }
+  if (r.name.empty() || r.name.find('/') != std::string::npos || r.name == "." || r.name == "..") {
+    bad(fmt::format("the run name '{}' is not a file name", r.name));
+  }
+  if (r.loss) {
+    if (r.loss->key != r.config.loss) {
+      bad(fmt::format("loss.key '{}' contradicts config.loss '{}'", r.loss->key, r.config.loss));
+    }
+    if (r.loss->placement != r.config.placement) {
+      bad(fmt::format("loss.placement '{}' contradicts config.placement '{}'", to_string(r.loss->placement),
+                      to_string(r.config.placement)));
+    }
+  } else if (!r.config.loss.empty()) {
+    bad(fmt::format("config.loss is '{}' but the loss block is null", r.config.loss));
+  }
+  if ((r.role == Role::kTeacher) != (r.config.role == Role::kTeacher)) {
+    bad(fmt::format("role '{}' contradicts config.role '{}'", to_string(r.role), to_string(r.config.role)));
+  }
+}
+
+}  // namespace
+
 RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file) {
   const std::string schema = j.is_object() ? j.value("schema", "") : "";
   if (schema != kRunSchema) {
@@ -340,6 +394,7 @@ RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file)
   try {
     RunRecord r = j.get<RunRecord>();
     r.file = fs::path(file).filename().string();
+    check_values(r, file);
     return r;
   } catch (const JsonKeyError& e) {
     throw Error(fmt::format("run record '{}': key '{}' {}; it was written by another version of "
@@ -351,17 +406,32 @@ RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file)
 RunRecord read_run_record(const std::string& path) { return run_record_from_json(read_json(path), path); }
 
 std::vector<RunRecord> read_run_records(const std::string& dir) {
-  if (!fs::is_directory(dir)) throw Error(fmt::format("'{}' is not a folder of run records", dir));
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(fmt::format("'{}' is not a folder of run records", dir));
   std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".json" && entry.is_regular_file(ec)) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   std::vector<RunRecord> records;
   for (const auto& f : files) {
-    const auto j = nlohmann::json::parse(std::ifstream(f), nullptr, false);
-    // Tables, sweeps and other JSON files live beside the records.
-    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != kRunSchema) continue;
+    const auto j = nlohmann::json::parse(std::ifstream(f, std::ios::binary), nullptr, false);
+    if (j.is_discarded()) {
+      throw Error(fmt::format("'{}' is not valid JSON (empty, truncated or binary): a damaged run record? "
+                              "restore it, or move it out of the folder",
+                              f.string()));
+    }
+    const std::string schema = j.is_object() && j.contains("schema") && j.at("schema").is_string()
+                                   ? j.at("schema").get<std::string>()
+                                   : "";
+    if (schema != kRunSchema) {
+      // Tables, sweeps and evaluation records live beside the run records.
+      if (schema.rfind("cwd-bench/", 0) != 0) {
+        fmt::print(stderr, "warning: skipping '{}': not a cwd-bench run record ({})\n", f.string(),
+                   schema.empty() ? "no schema" : "schema '" + schema + "'");
+      }
+      continue;
+    }
     records.push_back(run_record_from_json(j, f.string()));
   }
   if (records.empty()) {

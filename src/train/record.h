@@ -129,6 +129,18 @@ struct EvalInfo {
 EvalInfo eval_info(const EvalResult& result, const std::vector<std::string>& class_names,
                    data::Split split);
 
+/// Where a run's training went non-finite: it stopped there, was not evaluated, and its record
+/// says so (key "diverged"; "eval" is null).
+struct Divergence {
+  int64_t iteration = 0;  ///< the iteration (1-based) whose loss or update was not finite
+  /// "cross-entropy", "distillation (cwd)", "weights", or "network output" (a map the loss
+  /// checks held NaN or Inf)
+  std::string term;
+  std::string value;  ///< "nan", "inf", "-inf", or "nan or inf"
+  /// "diverged at iteration 7: the distillation (cwd) term is nan"
+  std::string text() const;
+};
+
 /// One training run: schema "cwd-bench/run/1".
 struct RunRecord {
   RecordHeader header;
@@ -145,7 +157,9 @@ struct RunRecord {
   nlohmann::json teacher;  ///< the teacher's identity (LoadedNetwork::identity), null if none
   std::optional<LossRecord> loss;
   TrainInfo train;
-  EvalInfo eval;
+  EvalInfo eval;  ///< empty when the run diverged
+  /// Set when training stopped at a non-finite loss or weight (then there is no evaluation).
+  std::optional<Divergence> diverged;
   std::string checkpoint;  ///< artifacts.checkpoint, relative to the record's folder
   std::string weights;     ///< artifacts.weights, relative to the record's folder
   /// Not serialised: the file name it was read from ("" when built in memory).
@@ -175,14 +189,19 @@ void from_json(const nlohmann::json& j, RunRecord& record);
 void to_json(nlohmann::json& j, const EvalRecord& record);
 
 /// Converts a parsed record, turning any missing or mistyped key into one cwd::Error:
-/// "run record 'FILE': key 'eval.miou' is missing (...)" / "... has the wrong type (...)".
+/// "run record 'FILE': key 'eval.miou' is missing (...)" / "... has the wrong type (...)". Values
+/// that no run can produce are errors too: an mIoU or accuracy outside 0..100, a loss block that
+/// contradicts the configuration.
 RunRecord run_record_from_json(const nlohmann::json& j, const std::string& file);
 
 /// Reads a run record file (schema checked); errors name the file and the key.
 RunRecord read_run_record(const std::string& path);
 
-/// Every run record (schema cwd-bench/run/1) directly in `dir`, by file name; files of other
-/// schemas are skipped, a broken run record is an error. Throws cwd::Error when there are none.
+/// Every run record (schema cwd-bench/run/1) directly in `dir`, by file name. Each *.json file
+/// is one of: a run record, read and checked (a broken one is an error); another cwd-bench file (table, sweep, eval record), skipped;
+/// valid JSON that is no cwd-bench file, skipped with one warning line on stderr naming it; or not
+/// JSON at all (empty, truncated, binary), an error naming it. Throws cwd::Error when there are
+/// no run records.
 std::vector<RunRecord> read_run_records(const std::string& dir);
 
 /// Writes the record atomically.

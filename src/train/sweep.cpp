@@ -2,6 +2,7 @@
 
 #include "losses/registry.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
 #include "src/core/json_io.h"
 #include "src/train/compare.h"
 #include "src/train/table.h"
@@ -11,7 +12,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <memory>
 
 namespace cwd::train {
 
@@ -84,6 +87,14 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
       }
     }
   }
+  // The sweep's folder, and the comparison's when the sweep trains its teacher there.
+  std::vector<std::unique_ptr<FolderLock>> locks;
+  locks.push_back(std::make_unique<FolderLock>(out, sc.exec.command_line));
+  if (sc.teacher.empty()) {
+    const std::string teacher_dir = runs.front().config.out_dir;
+    std::error_code ec;
+    if (!std::filesystem::equivalent(teacher_dir, out, ec)) locks.push_back(std::make_unique<FolderLock>(teacher_dir, sc.exec.command_line));
+  }
   execute_runs(runs, sc.exec);
   return write_sweep(out);
 }
@@ -99,15 +110,17 @@ nlohmann::json sweep_summary(const std::string& dir) {
   struct Point {
     double weight, default_weight, miou;
     std::string file;
+    std::string diverged;  // "" or the divergence, e.g. "diverged at iteration 7: ..."
   };
   std::map<std::pair<std::string, std::string>, std::vector<Point>> groups;
   nlohmann::json protocol;
   for (const auto& r : read_run_records(dir)) {
-    if (!r.loss || r.eval.split != "holdout") continue;
+    if (!r.loss || r.config.eval_split != data::Split::kHoldout) continue;
     const double weight = r.loss->options.at("weight").get<double>();
     const double base = losses::default_options(r.loss->key).at("weight").get<double>();
-    groups[{r.loss->key, to_string(r.loss->placement)}].push_back({weight, base, r.eval.miou, r.file});
-    if (protocol.is_null()) {
+    groups[{r.loss->key, to_string(r.loss->placement)}].push_back(
+        {weight, base, r.eval.miou, r.file, r.diverged ? r.diverged->text() : ""});
+    if (protocol.is_null() && !r.diverged) {
       protocol = {{"preset", r.config.preset},
                   {"holdout_scenes", r.eval.images},
                   {"train_scenes", r.config.data.train_size - r.config.data.holdout},
@@ -121,21 +134,32 @@ nlohmann::json sweep_summary(const std::string& dir) {
   nlohmann::json rows = nlohmann::json::array();
   for (auto& [key, points] : groups) {
     std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.weight < b.weight; });
-    const Point* best = &points.front();
+    // A weight whose run diverged is never chosen.
+    const Point* best = nullptr;
     for (const Point& pt : points) {
+      if (!pt.diverged.empty()) continue;
+      if (best == nullptr) {
+        best = &pt;
+        continue;
+      }
       const double d_new = std::fabs(std::log(pt.weight / pt.default_weight));
       const double d_best = std::fabs(std::log(best->weight / best->default_weight));
       if (pt.miou > best->miou || (pt.miou == best->miou && d_new < d_best)) best = &pt;
     }
     nlohmann::json tried = nlohmann::json::array();
     for (const Point& pt : points) {
-      tried.push_back({{"weight", pt.weight}, {"holdout_miou", pt.miou}, {"record", pt.file}});
+      nlohmann::json t = {{"weight", pt.weight}, {"holdout_miou", pt.miou}, {"record", pt.file}};
+      if (!pt.diverged.empty()) {
+        t["holdout_miou"] = nullptr;
+        t["diverged"] = pt.diverged;
+      }
+      tried.push_back(t);
     }
     rows.push_back({{"method", key.first},
                     {"placement", key.second},
                     {"default_weight", points.front().default_weight},
-                    {"chosen_weight", best->weight},
-                    {"chosen_holdout_miou", best->miou},
+                    {"chosen_weight", best ? nlohmann::json(best->weight) : nlohmann::json(nullptr)},
+                    {"chosen_holdout_miou", best ? nlohmann::json(best->miou) : nlohmann::json(nullptr)},
                     {"tried", tried}});
   }
   return {{"schema", kSweepSchema}, {"protocol", protocol}, {"rows", rows}};
@@ -156,11 +180,15 @@ std::string sweep_markdown(const nlohmann::json& summary) {
     std::string tried;
     for (const auto& t : row.at("tried")) {
       if (!tried.empty()) tried += ", ";
-      tried += fmt::format("{:g}: {:.2f}", t.at("weight").get<double>(), t.at("holdout_miou").get<double>());
+      tried += t.at("holdout_miou").is_null()
+                   ? fmt::format("{:g}: diverged", t.at("weight").get<double>())
+                   : fmt::format("{:g}: {:.2f}", t.at("weight").get<double>(), t.at("holdout_miou").get<double>());
     }
-    md += fmt::format("| {} | {} | {:g} | {} | **{:g}** |\n", row.at("method").get<std::string>(),
+    const auto& chosen = row.at("chosen_weight");
+    md += fmt::format("| {} | {} | {:g} | {} | {} |\n", row.at("method").get<std::string>(),
                       row.at("placement").get<std::string>(), row.at("default_weight").get<double>(), tried,
-                      row.at("chosen_weight").get<double>());
+                      chosen.is_null() ? std::string("none (every weight diverged)")
+                                       : fmt::format("**{:g}**", chosen.get<double>()));
   }
   return md;
 }

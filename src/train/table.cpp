@@ -1,6 +1,8 @@
 #include "src/train/table.h"
 
+#include "losses/registry.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
 #include "src/core/json_io.h"
 
 #include <fmt/format.h>
@@ -57,27 +59,80 @@ using RowKey = std::pair<std::string, Placement>;
 // Everything build_table gathers in one pass over the records.
 struct Gathered {
   std::vector<double> teacher, student;
-  const RunRecord* teacher_record = nullptr;  // the last teacher read
+  const RunRecord* teacher_record = nullptr;
   const RunRecord* first_student = nullptr;
   const RunRecord* first = nullptr;
   std::vector<std::string> files;
   std::set<uint64_t> seeds;
   std::map<RowKey, RowRuns> rows;
+  std::map<RowKey, int64_t> diverged_rows;
+  std::vector<DivergedRun> diverged;
   std::set<std::string> commits;
+  std::map<std::string, std::string> runs;  // what a run is (role, method, map, seed) → its file
 };
 
 bool same_student_architecture(const ModelInfo& a, const ModelInfo& b) {
   return a.net.depth == b.net.depth && a.net.width == b.net.width && a.net.stem == b.net.stem;
 }
 
+std::string file_of(const RunRecord& r) { return r.file.empty() ? r.name : r.file; }
+
+[[noreturn]] void not_one_comparison(const RunRecord& r, const std::string& what) {
+  throw Error(fmt::format("record '{}' {}; keep one comparison per folder (move the record out)", file_of(r), what));
+}
+
+// The first key where two JSON objects differ, as "key: a against b".
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b) {
+  for (const auto& [k, v] : a.items()) {
+    if (!b.contains(k) || b.at(k) != v) return fmt::format("{}: {} against {}", k, v.dump(), b.contains(k) ? b.at(k).dump() : "none");
+  }
+  for (const auto& [k, v] : b.items()) {
+    if (!a.contains(k)) return fmt::format("{}: none against {}", k, v.dump());
+  }
+  return "";
+}
+
+// A run of a comparison is one role, method, map and seed; a second record of it contradicts the first.
+void check_one_run(Gathered& g, const RunRecord& r) {
+  const std::string what = r.role == Role::kTeacher
+                               ? "the teacher"
+                               : r.loss ? fmt::format("{} on the {} map, seed {}", r.loss->key, to_string(r.loss->placement), r.seed)
+                                        : fmt::format("the baseline student, seed {}", r.seed);
+  const auto [it, fresh] = g.runs.emplace(what, file_of(r));
+  if (!fresh) {
+    not_one_comparison(r, fmt::format("is {} again (as is '{}'): a copy, or a run of another comparison", what, it->second));
+  }
+}
+
 void add_student_run(Gathered& g, const RunRecord& r) {
   if (g.first_student == nullptr) {
     g.first_student = &r;
-  } else if (!same_student_architecture(g.first_student->model, r.model)) {
-    throw Error(fmt::format("record '{}' has another student architecture than the rest; keep one comparison per folder",
-                            r.file));
+  } else {
+    if (!same_student_architecture(g.first_student->model, r.model)) {
+      not_one_comparison(r, "has another student architecture than the rest");
+    }
+    const nlohmann::json mine = r.train.schedule, first = g.first_student->train.schedule;
+    if (mine != first) {
+      not_one_comparison(r, fmt::format("was trained under another schedule than '{}' ({})", file_of(*g.first_student),
+                                        first_difference(mine, first)));
+    }
+  }
+  if (r.loss) {
+    const auto known = losses::known_keys();
+    if (std::find(known.begin(), known.end(), r.loss->key) == known.end()) {
+      throw Error(fmt::format("record '{}' uses loss '{}', which this cwd-bench does not know (known: {}); build "
+                              "the version that wrote it, or move the record out",
+                              file_of(r), r.loss->key, fmt::join(known, ", ")));
+    }
   }
   g.seeds.insert(r.seed);
+  if (r.diverged) {
+    DivergedRun d{file_of(r), r.loss ? r.loss->key : "", r.loss ? r.loss->placement : Placement::kLogit, r.seed,
+                  *r.diverged};
+    g.diverged.push_back(d);
+    if (r.loss) ++g.diverged_rows[{r.loss->key, r.loss->placement}];
+    return;
+  }
   if (!r.loss) {
     g.student.push_back(r.eval.miou);
     return;
@@ -94,15 +149,21 @@ void add_student_run(Gathered& g, const RunRecord& r) {
 Gathered gather(const std::vector<RunRecord>& records) {
   Gathered g;
   for (const auto& r : records) {
-    g.files.push_back(r.file.empty() ? r.name : r.file);
+    g.files.push_back(file_of(r));
     g.commits.insert(r.header.tool.git_commit);
     if (g.first == nullptr) {
       g.first = &r;
     } else if (g.first->dataset.train != r.dataset.train) {
-      throw Error(fmt::format("record '{}' was trained on other data than the rest; keep one comparison per folder",
-                              r.file));
+      not_one_comparison(r, "was trained on other data than the rest");
+    } else if (g.first->dataset.eval != r.dataset.eval) {
+      not_one_comparison(r, "was evaluated on other data than the rest");
     }
+    check_one_run(g, r);
     if (r.role == Role::kTeacher) {
+      if (r.diverged) {
+        throw Error(fmt::format("the teacher's record '{}' {}; it has no network to distil from: retrain it with a lower --lr",
+                                file_of(r), r.diverged->text()));
+      }
       g.teacher.push_back(r.eval.miou);
       g.teacher_record = &r;
     } else {
@@ -110,7 +171,11 @@ Gathered gather(const std::vector<RunRecord>& records) {
     }
   }
   if (g.teacher.empty()) throw Error("the run records hold no teacher (role 'teacher'); the table needs one: copy the teacher's record (and its weights/ folder) into the folder");
-  if (g.student.empty()) throw Error("the run records hold no baseline student (no loss); the table needs one");
+  if (g.student.empty()) {
+    throw Error(g.first_student != nullptr && !g.diverged.empty()
+                    ? "every baseline student diverged; the table has nothing to compare against: retrain them with a lower --lr"
+                    : "the run records hold no baseline student (no loss); the table needs one");
+  }
   std::sort(g.files.begin(), g.files.end());
   return g;
 }
@@ -199,6 +264,17 @@ void to_json(nlohmann::json& j, const TableRow& r) {
          {"gflops", or_null(r.cost.gflops)}}},
        {"wall_s", r.wall_s}};
   if (r.paper_miou) j["paper_miou"] = *r.paper_miou;
+  j["diverged"] = r.diverged;
+}
+
+void to_json(nlohmann::json& j, const DivergedRun& d) {
+  j = {{"record", d.record},
+       {"method", d.method.empty() ? nlohmann::json(nullptr) : nlohmann::json(d.method)},
+       {"placement", d.method.empty() ? nlohmann::json(nullptr) : nlohmann::json(to_string(d.placement))},
+       {"seed", d.seed},
+       {"iteration", d.divergence.iteration},
+       {"term", d.divergence.term},
+       {"value", d.divergence.value}};
 }
 
 void to_json(nlohmann::json& j, const TableProtocol& p) {
@@ -232,7 +308,10 @@ Table build_table(const std::vector<RunRecord>& records) {
   t.student = {Stat::of(g.student), g.first_student->model};
   for (const auto& key : row_order(g.rows)) {
     t.rows.push_back(make_row(key, g.rows.at(key), g.student, t.teacher.miou.mean));
+    const auto d = g.diverged_rows.find(key);
+    if (d != g.diverged_rows.end()) t.rows.back().diverged = d->second;
   }
+  t.diverged = g.diverged;
   for (const Placement placement : {Placement::kFeature, Placement::kLogit}) {
     std::vector<double> ours, paper;
     for (const auto& r : t.rows) {
@@ -244,7 +323,7 @@ Table build_table(const std::vector<RunRecord>& records) {
   }
   t.protocol.preset = g.first->config.preset;
   t.protocol.dataset = g.first->dataset.train;
-  t.protocol.eval_split = g.first->eval.split;
+  t.protocol.eval_split = data::to_string(g.first->config.eval_split);
   t.protocol.student_schedule = g.first_student->train.schedule;
   t.protocol.seeds.assign(g.seeds.begin(), g.seeds.end());
   t.protocol.records = g.files;
@@ -258,7 +337,7 @@ void to_json(nlohmann::json& j, const PaperAgreement& a) {
 void to_json(nlohmann::json& j, const Table& t) {
   j = {{"schema", kTableSchema}, {"tool", t.tool},         {"teacher", t.teacher},
        {"student", t.student},   {"rows", t.rows},         {"protocol", t.protocol},
-       {"paper", paper_numbers()}, {"paper_agreement", t.paper_agreement}};
+       {"paper", paper_numbers()}, {"paper_agreement", t.paper_agreement}, {"diverged", t.diverged}};
 }
 
 namespace {
@@ -296,14 +375,23 @@ std::string csv_interval(const std::optional<stats::Interval>& v) {
   return v ? fmt::format("{:.4f},{:.4f}", v->low, v->high) : std::string(",");
 }
 
-// Methods in row order, each once.
+// Methods in row order, each once; then methods whose runs all diverged.
 std::vector<std::string> methods_of(const Table& t) {
   std::vector<std::string> methods;
-  for (const auto& r : t.rows) {
-    if (std::find(methods.begin(), methods.end(), r.method) == methods.end()) methods.push_back(r.method);
-  }
+  auto add = [&](const std::string& m) {
+    if (!m.empty() && std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+  };
+  for (const auto& r : t.rows) add(r.method);
+  for (const auto& d : t.diverged) add(d.method);
   return methods;
 }
+
+int64_t diverged_count(const Table& t, const std::string& method, Placement placement) {
+  return std::count_if(t.diverged.begin(), t.diverged.end(),
+                       [&](const DivergedRun& d) { return d.method == method && d.placement == placement; });
+}
+
+std::string diverged_note(int64_t k) { return k > 0 ? fmt::format(" ({} diverged)", k) : std::string(); }
 
 const TableRow* find_row(const Table& t, const std::string& method, Placement placement) {
   for (const auto& r : t.rows) {
@@ -319,24 +407,28 @@ std::string gflops_text(const Cost& c, const char* format, const char* none) {
 }  // namespace
 
 std::string table_markdown(const Table& t) {
-  auto gain_cell = [](const TableRow* r) {
-    if (r == nullptr) return std::string("–");
-    return fmt::format("{} ({})", cell(r->miou), gain_text(*r));
+  auto gain_cell = [&t](const TableRow* r, const std::string& method, Placement placement) {
+    const int64_t diverged = diverged_count(t, method, placement);
+    if (r == nullptr) return diverged > 0 ? fmt::format("diverged ({} of {} runs)", diverged, diverged) : std::string("–");
+    return fmt::format("{} ({}){}", cell(r->miou), gain_text(*r), diverged_note(diverged));
   };
+  const int64_t baseline_diverged = diverged_count(t, "", Placement::kLogit);
   std::string md = fmt::format(
       "mIoU (%) on {} ({}), mean ± sample std over seeds (n = 1: one run, no spread known); gain over "
       "the baseline student in brackets, in bold where its 95% confidence interval excludes zero.\n\n",
       t.protocol.dataset.value("name", "?"), t.protocol.eval_split);
   md += "| Method | Complexity | Feature map mIoU | Logit map mIoU |\n|---|---|---|---|\n";
   for (const auto* net : {&t.teacher, &t.student}) {
-    md += fmt::format("| {} {} | – | {} | {} |\n", net == &t.teacher ? "Teacher" : "Student",
-                      net->model.description, cell(net->miou), cell(net->miou));
+    const std::string note = net == &t.student ? diverged_note(baseline_diverged) : "";
+    md += fmt::format("| {} {} | – | {}{} | {}{} |\n", net == &t.teacher ? "Teacher" : "Student",
+                      net->model.description, cell(net->miou), note, cell(net->miou), note);
   }
   for (const auto& m : methods_of(t)) {
     const auto* f = find_row(t, m, Placement::kFeature);
     const auto* l = find_row(t, m, Placement::kLogit);
-    md += fmt::format("| {} | {} | {} | {} |\n", title_of(m), (f ? f : l)->complexity, gain_cell(f),
-                      gain_cell(l));
+    const TableRow* any = f ? f : l;
+    md += fmt::format("| {} | {} | {} | {} |\n", title_of(m), any ? any->complexity : "–",
+                      gain_cell(f, m, Placement::kFeature), gain_cell(l, m, Placement::kLogit));
   }
   md += "\nStatistics over seeds: 95% intervals of the mean from Student's t; each gain against the baseline "
         "student by Welch's unequal-variance t-test (two-sided); gap recovered = gain / (teacher − "
@@ -345,16 +437,19 @@ std::string table_markdown(const Table& t) {
   md += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto* net : {&t.teacher, &t.student}) {
     const auto& m = net->miou;
-    md += fmt::format("| {} | – | {} | {:.2f} | {} | {} | – | – | – | – |\n",
-                      net == &t.teacher ? "Teacher" : "Student (baseline)", m.n, m.mean,
+    md += fmt::format("| {} | – | {}{} | {:.2f} | {} | {} | – | – | – | – |\n",
+                      net == &t.teacher ? "Teacher" : "Student (baseline)", m.n,
+                      net == &t.student && baseline_diverged > 0 ? fmt::format(" (+{} diverged)", baseline_diverged) : "",
+                      m.mean,
                       m.std ? fmt::format("{:.2f}", *m.std) : std::string("unknown (n = 1)"),
                       interval_text(m.ci95, "–"));
   }
   for (const auto& r : t.rows) {
     const auto& m = r.miou;
     const auto& v = r.versus;
-    md += fmt::format("| {} | {} | {} | {:.2f} | {} | {} | {} | {} | {} | {} |\n", title_of(r.method),
-                      to_string(r.placement), m.n, m.mean,
+    md += fmt::format("| {} | {} | {}{} | {:.2f} | {} | {} | {} | {} | {} | {} |\n", title_of(r.method),
+                      to_string(r.placement), m.n,
+                      r.diverged > 0 ? fmt::format(" (+{} diverged)", r.diverged) : "", m.mean,
                       m.std ? fmt::format("{:.2f}", *m.std) : std::string("unknown (n = 1)"),
                       interval_text(m.ci95, "–"), gain_text(r), interval_text(v.gain_ci95, "unknown"),
                       p_text(v.p_value),
@@ -365,6 +460,16 @@ std::string table_markdown(const Table& t) {
                       "over {} methods (1: same order, 0: unrelated, −1: reversed).\n",
                       &a == &t.paper_agreement.front() ? "\n" : "", to_string(a.placement),
                       a.kendall_tau ? fmt::format("{:.2f}", *a.kendall_tau) : std::string("unknown"), a.methods);
+  }
+  if (!t.diverged.empty()) {
+    md += fmt::format("\n**{} run{} diverged** (a loss or weight went non-finite; left out of every statistic above):\n\n",
+                      t.diverged.size(), t.diverged.size() == 1 ? "" : "s");
+    for (const auto& d : t.diverged) {
+      md += fmt::format("- {}: {}, seed {}, {}\n", d.record,
+                        d.method.empty() ? std::string("baseline student")
+                                         : fmt::format("{} on the {} map", title_of(d.method), to_string(d.placement)),
+                        d.seed, d.divergence.text());
+    }
   }
   md += "\nMeasured cost of the distillation term (inside the runs; mean over seeds):\n\n";
   md += "| Method | Map | ms/iter (fwd+bwd) | peak extra MiB | extra params | GFLOPs | run wall s |\n";
@@ -382,20 +487,21 @@ std::string table_markdown(const Table& t) {
 std::string table_csv(const Table& t) {
   std::string csv =
       "method,placement,miou_mean,miou_std,n,miou_ci_low,miou_ci_high,gain,gain_ci_low,gain_ci_high,p_value,"
-      "welch_df,gap_fraction,complexity,ms_per_iter,peak_bytes,extra_params,gflops,wall_s\n";
+      "welch_df,gap_fraction,complexity,ms_per_iter,peak_bytes,extra_params,gflops,wall_s,diverged\n";
   for (const auto* net : {&t.teacher, &t.student}) {
     const auto& m = net->miou;
-    csv += fmt::format("{},,{:.4f},{},{},{},,,,,,,,,,,,\n", net == &t.teacher ? "teacher" : "student", m.mean,
-                       csv_number(m.std), m.n, csv_interval(m.ci95));
+    csv += fmt::format("{},,{:.4f},{},{},{},,,,,,,,,,,,,{}\n", net == &t.teacher ? "teacher" : "student", m.mean,
+                       csv_number(m.std), m.n, csv_interval(m.ci95),
+                       net == &t.teacher ? 0 : diverged_count(t, "", Placement::kLogit));
   }
   for (const auto& r : t.rows) {
     const auto& c = r.cost;
     const auto& v = r.versus;
-    csv += fmt::format("{},{},{:.4f},{},{},{},{:.4f},{},{},{},{},\"{}\",{:.4f},{},{},{},{:.1f}\n", r.method,
+    csv += fmt::format("{},{},{:.4f},{},{},{},{:.4f},{},{},{},{},\"{}\",{:.4f},{},{},{},{:.1f},{}\n", r.method,
                        to_string(r.placement), r.miou.mean, csv_number(r.miou.std), r.miou.n,
                        csv_interval(r.miou.ci95), r.gain, csv_interval(v.gain_ci95), csv_number(v.p_value),
                        csv_number(v.welch_df), csv_number(v.gap_fraction), r.complexity, c.ms_per_iter,
-                       c.peak_bytes, c.extra_params, gflops_text(c, "{:.6f}", ""), r.wall_s);
+                       c.peak_bytes, c.extra_params, gflops_text(c, "{:.6f}", ""), r.wall_s, r.diverged);
   }
   return csv;
 }
@@ -407,18 +513,24 @@ std::string table_latex(const Table& t) {
   for (const auto& m : methods_of(t)) {
     const auto* f = find_row(t, m, Placement::kFeature);
     const auto* l = find_row(t, m, Placement::kLogit);
-    tex += fmt::format("{} & {} & {} & {} \\\\\n", title_of(m), (l ? l : f)->complexity, tex_cell(f), tex_cell(l));
+    const TableRow* any = l ? l : f;
+    tex += fmt::format("{} & {} & {} & {} \\\\\n", title_of(m), any ? any->complexity : "--", tex_cell(f), tex_cell(l));
   }
   tex += "\\bottomrule\n\\end{tabular}\n";
   return tex;
 }
 
 void write_tables(const Table& table, const std::string& dir, bool latex) {
+  // Everything is rendered before the first file is written: a table that cannot be rendered
+  // leaves the folder as it was.
   const fs::path d(dir);
-  write_json_atomic((d / "table.json").string(), nlohmann::json(table));
-  write_text_atomic((d / "table.md").string(), table_markdown(table));
-  write_text_atomic((d / "table.csv").string(), table_csv(table));
-  if (latex) write_text_atomic((d / "table.tex").string(), table_latex(table));
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"table.json", nlohmann::json(table).dump(2) + "\n"},
+      {"table.md", table_markdown(table)},
+      {"table.csv", table_csv(table)}};
+  if (latex) files.emplace_back("table.tex", table_latex(table));
+  for (const auto& [name, text] : files) check_replaceable((d / name).string());
+  for (const auto& [name, text] : files) write_text_atomic((d / name).string(), text);
 }
 
 }  // namespace cwd::train

@@ -66,6 +66,16 @@ struct TableRow {
   Cost cost;
   double wall_s = 0;
   std::optional<double> paper_miou;  ///< the paper's Cityscapes number for this cell
+  int64_t diverged = 0;  ///< runs of this row that diverged (not in miou; listed in Table::diverged)
+};
+
+/// A run whose training went non-finite: left out of every statistic, listed on its own.
+struct DivergedRun {
+  std::string record;  ///< file name
+  std::string method;  ///< loss key; "" for the baseline student
+  Placement placement = Placement::kLogit;
+  uint64_t seed = 0;
+  Divergence divergence;
 };
 
 /// How the table's runs were made.
@@ -92,12 +102,16 @@ struct Table {
   std::vector<TableRow> rows;  ///< in the paper's order, then other methods by key
   std::vector<PaperAgreement> paper_agreement;  ///< per map, feature before logit
   TableProtocol protocol;
+  std::vector<DivergedRun> diverged;  ///< students that diverged (a row whose runs all did has none)
 };
 
 void to_json(nlohmann::json& j, const Table& table);
 
-/// Builds the table from run records. Throws cwd::Error when the records mix datasets or
-/// student architectures, or lack a teacher or baseline.
+/// Builds the table from run records. Throws cwd::Error when the records are not one comparison:
+/// they mix training data, evaluation data, student architectures or student schedules, hold two
+/// runs of one method, map and seed (or two teachers), use a loss this build does not know, or
+/// lack a teacher or baseline (a diverged teacher, or baselines that all diverged, count as none).
+/// Diverged students are left out of the statistics and listed in Table::diverged.
 Table build_table(const std::vector<RunRecord>& records);
 
 std::string table_markdown(const Table& table);

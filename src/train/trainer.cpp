@@ -1,7 +1,10 @@
 #include "src/train/trainer.h"
 
+#include "losses/common.h"
 #include "models/weights.h"
 #include "src/core/error.h"
+#include "src/core/files.h"
+#include "src/core/interrupt.h"
 #include "src/core/memory.h"
 #include "src/core/progress.h"
 #include "src/train/pretrain.h"
@@ -60,6 +63,7 @@ struct Member {
   RunState state;
   std::unique_ptr<TermMeter> meter;
   RunState before;  // the state this process started from (time sums continue from it)
+  std::optional<Divergence> diverged;  // set when a loss or weight went non-finite: it stepped no more
   double own_s = 0;     // this process: the member's own steps and checkpoints
   double shared_s = 0;  // this process: its share of data loading and teacher passes
   double wait_s = 0;    // this process: its share of data loading
@@ -220,6 +224,39 @@ TeacherPass run_teachers(const std::vector<Member*>& stepping, const torch::Tens
   return pass;
 }
 
+// "nan", "inf" or "-inf"; "" for a finite value.
+std::string non_finite(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return "";
+}
+
+// The step's losses, checked: the first non-finite term stops the run (its update is not saved).
+std::optional<Divergence> diverged_loss(const Member& m, const StepLosses& losses, int64_t iteration) {
+  const std::string ce = non_finite(losses.task.item<double>());
+  if (!ce.empty()) return Divergence{iteration, "cross-entropy", ce};
+  if (losses.distill.defined()) {
+    const std::string d = non_finite(losses.distill.item<double>());
+    if (!d.empty()) return Divergence{iteration, fmt::format("distillation ({})", m.plan.config.loss), d};
+  }
+  return std::nullopt;
+}
+
+// Whether every trained tensor is finite after the update: one sum per tensor and one read (a
+// sum is finite only when every value is; a sum that overflows counts as diverged too).
+std::optional<Divergence> diverged_weights(Member& m, int64_t iteration) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor total;
+  for (const auto& p : m.distiller->trainable_parameters()) {
+    const auto s = p.sum().to(torch::kDouble);
+    total = total.defined() ? total + s : s;
+  }
+  if (!total.defined()) return std::nullopt;
+  const std::string value = non_finite(total.item<double>());
+  if (value.empty()) return std::nullopt;
+  return Divergence{iteration, "weights", value};
+}
+
 // One member's training step at iteration `it`, as a separate run would take it.
 StepLosses member_step(Member& m, int64_t it, const data::Batch& batch, const TeacherPass& pass,
                        bool through_meter) {
@@ -272,6 +309,7 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
   }
   const auto t0 = Clock::now();
   for (int64_t it = start; it < iterations; ++it) {
+    if (std::all_of(c.members.begin(), c.members.end(), [](const Member& m) { return m.diverged.has_value(); })) break;
     const auto t_data = Clock::now();
     data::Batch b = stream.next();
     b = {b.images.to(c.device), b.labels.to(c.device)};
@@ -280,7 +318,7 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
     std::vector<bool> through_meter;
     bool timed = false;
     for (auto& m : c.members) {
-      if (m.state.done != it) continue;
+      if (m.state.done != it || m.diverged) continue;
       stepping.push_back(&m);
       through_meter.push_back(m.meter->begin(it));
       timed = timed || m.meter->recording();
@@ -292,13 +330,28 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
     for (size_t k = 0; k < stepping.size(); ++k) {
       Member& m = *stepping[k];
       const auto t_step = Clock::now();
-      const StepLosses losses = member_step(m, it, b, pass, through_meter[k]);
+      StepLosses losses;
+      try {
+        losses = member_step(m, it, b, pass, through_meter[k]);
+        m.diverged = diverged_loss(m, losses, it + 1);
+        if (!m.diverged) m.diverged = diverged_weights(m, it + 1);
+      } catch (const losses::NonFiniteError&) {
+        m.diverged = Divergence{it + 1, "network output", "nan or inf"};
+      }
+      const bool checkpoint = m.state.done % lead.checkpoint_every == 0 || m.state.done == iterations || stop_now ||
+                              interrupt_requested();
+      if (m.diverged) {
+        m.state.done = it;  // the step's update is lost with it; the last checkpoint stays as it was
+        progress.message(fmt::format("{} {}; this run stops, its last finite checkpoint stays", m.label,
+                                     m.diverged->text()));
+        continue;
+      }
       if (m.distiller->has_teacher()) m.meter->add_teacher_ms(pass.ms);
       log_point(m, losses, b.labels, it);
       m.wait_s += data_s / stepping.size();
       m.shared_s += data_s / stepping.size() + (m.distiller->has_teacher() ? pass.ms / 1e3 / distilled : 0.0);
       update_times(m, seconds_since(t0), memory.peak_bytes());
-      if (m.state.done % lead.checkpoint_every == 0 || m.state.done == iterations || stop_now) save_state(m);
+      if (checkpoint) save_state(m);
       m.own_s += seconds_since(t_step);
     }
     if ((it + 1) % lead.log_every == 0 || it + 1 == iterations) {
@@ -312,6 +365,8 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
       progress.message(fmt::format("stopped at iteration {} (--stop-after); rerun to resume", it + 1));
       return false;
     }
+    // Every stepping member wrote its checkpoint above.
+    throw_if_interrupted(fmt::format("at iteration {}", it + 1), "rerun to resume");
   }
   for (auto& m : c.members) update_times(m, seconds_since(t0), memory.peak_bytes());
   progress.finish();
@@ -421,6 +476,25 @@ EvalInfo evaluate_run(Member& s) {
   return eval_info(result, s.eval_set->class_names(), s.plan.config.eval_split);
 }
 
+// The batch must come from the training split, and one batch of crops must fit in memory: checked
+// before anything is allocated (a batch of 100000 would otherwise take gigabytes, silently).
+void check_batch(const RunConfig& cfg, const data::SegDataset& train_set, const torch::Device& device) {
+  const int64_t batch = cfg.schedule.batch_size;
+  if (batch > train_set.size()) {
+    throw Error(fmt::format("--batch {} is more than the {} images of the training split; use at most {}", batch,
+                            train_set.size(), train_set.size()));
+  }
+  if (!device.is_cpu()) return;
+  // A lower bound: the batch's float images and int64 labels alone.
+  const double bytes = static_cast<double>(batch) * cfg.augment.crop_h * cfg.augment.crop_w * (3 * 4 + 8);
+  const double ram = static_cast<double>(physical_memory_bytes());
+  if (ram > 0 && bytes > ram) {
+    throw Error(fmt::format("a batch of {} crops of {}x{} needs more than {:.1f} GiB, and this machine has {:.1f} GiB; "
+                            "lower --batch or --crop",
+                            batch, cfg.augment.crop_h, cfg.augment.crop_w, bytes / 1073741824.0, ram / 1073741824.0));
+  }
+}
+
 // Data, device and threads are the same for every member (cohort_key says so).
 Cohort open_cohort(const std::vector<CohortRun>& runs, const CohortContext& context) {
   if (runs.empty()) throw Error("train_cohort: no runs");
@@ -439,6 +513,21 @@ Cohort open_cohort(const std::vector<CohortRun>& runs, const CohortContext& cont
   c.train_set = data::make_dataset(lead.data, data::Split::kTrain);
   c.eval_set = data::make_dataset(lead.data, lead.eval_split);
   c.estimated_bytes = context.estimated_bytes;
+  check_batch(lead, *c.train_set, c.device);
+  // A bad label in either split stops the run now, not after training.
+  c.train_set->check_files();
+  c.eval_set->check_files();
+  for (const auto& r : runs) {
+    const RunPaths paths = run_paths(r.config);
+    for (const auto& file : {paths.record, paths.checkpoint, paths.weights}) {
+      check_replaceable(file);
+      const int removed = remove_stale_temp_files(fs::path(file).parent_path().string());
+      if (removed > 0) {
+        fmt::print(stderr, "removed {} temporary file{} left by a process that died in {}\n", removed,
+                   removed == 1 ? "" : "s", fs::path(file).parent_path().string());
+      }
+    }
+  }
   return c;
 }
 
@@ -473,6 +562,14 @@ std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>&
   if (!run_cohort(c, label, memory)) return records;
   for (size_t k = 0; k < c.members.size(); ++k) {
     Member& m = c.members[k];
+    if (m.diverged) {
+      // Recorded as it went: no weights, no evaluation (compare lists it apart from the statistics).
+      records[k] = make_record(m, c, EvalInfo{}, context.command_line);
+      records[k]->diverged = m.diverged;
+      write_run_record(m.plan.paths.record, *records[k]);
+      continue;
+    }
+    throw_if_interrupted("before evaluating " + m.plan.config.name, "training is done and checkpointed: rerun to evaluate");
     export_weights(m);
     const EvalInfo eval = evaluate_run(m);
     records[k] = make_record(m, c, eval, context.command_line);

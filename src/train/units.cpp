@@ -131,10 +131,7 @@ int64_t parse_memory_size(const std::string& text) {
 int64_t default_memory_budget(const std::string& device) {
   const bool cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
   if (!cpu) return 0;
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return 0;
-  return static_cast<int64_t>(pages) * page / 4 * 3;
+  return physical_memory_bytes() / 4 * 3;
 }
 
 std::vector<Unit> cohort_units(const std::vector<CohortRun>& runs, int64_t budget) {
