@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build-asan}"
 scripts/setup.sh build >/dev/null  # the packages (and the normal build, which CI has anyway)
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCWD_BENCH_SANITIZE=ON >/dev/null
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCWD_BENCH_SANITIZE=ON >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)" --target cwd_bench_tests
 # Leaks: libtorch keeps its registries for the process's life, which LeakSanitizer would list.
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1"
