@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -80,11 +79,15 @@ void write_new_file(const std::string& path, const std::vector<std::pair<const c
 }
 
 bool temp_file_pid(const std::string& path, long& pid) {
-  static const std::regex pattern(R"(\.tmp\.([0-9]{1,9})$)");
-  std::smatch match;
   const std::string name = fs::path(path).filename().string();
-  if (!std::regex_search(name, match, pattern)) return false;
-  pid = std::stol(match[1].str());
+  const auto at = name.rfind(".tmp.");
+  if (at == std::string::npos) return false;
+  const std::string digits = name.substr(at + 5);
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  pid = std::stol(digits);
   return true;
 }
 
