@@ -114,7 +114,8 @@ bool looks_like_safetensors(const std::vector<char>& bytes) {
   return n >= 2 && n <= bytes.size() - 8 && bytes[8] == '{';
 }
 
-NamedTensors parse_safetensors(const std::vector<char>& bytes, const std::string& path) {
+NamedTensors parse_safetensors(const std::vector<char>& bytes, const std::string& path,
+                               Metadata* metadata = nullptr) {
   require_little_endian();
   if (!looks_like_safetensors(bytes)) {
     throw Error(
@@ -139,6 +140,22 @@ NamedTensors parse_safetensors(const std::vector<char>& bytes, const std::string
     torch::Tensor tensor;
   };
   std::vector<Entry> entries;
+  if (metadata != nullptr) {
+    metadata->clear();
+    if (header.contains("__metadata__")) {
+      const auto& given = header.at("__metadata__");
+      if (!given.is_object()) {
+        throw Error(fmt::format("'{}' has a malformed safetensors header (__metadata__ is not an object)", path));
+      }
+      for (const auto& [key, value] : given.items()) {
+        if (!value.is_string()) {
+          throw Error(fmt::format("'{}' has a malformed safetensors header (__metadata__ '{}' is not a string)",
+                                  path, key));
+        }
+        (*metadata)[key] = value.get<std::string>();
+      }
+    }
+  }
   for (const auto& [name, info] : header.items()) {
     if (name == "__metadata__") continue;
     try {
@@ -302,18 +319,19 @@ NamedTensors named_state(const torch::nn::Module& module) {
   return out;
 }
 
-void save_safetensors(const NamedTensors& named, const std::string& path) {
+void save_safetensors(const NamedTensors& named, const std::string& path, const Metadata& metadata) {
   require_little_endian();
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<torch::Tensor> blobs;
   blobs.reserve(named.size());
   uint64_t offset = 0;
   for (const auto& [name, tensor] : named) {
-    if (header.contains(name)) {
-      throw Error(fmt::format("cannot write '{}': tensor name '{}' appears twice", path, name));
-    }
     if (name == "__metadata__") {
       throw Error(fmt::format("cannot write '{}': '__metadata__' is reserved", path));
+    }
+    if (header.contains(name)) {
+      throw Error(fmt::format("cannot write '{}': tensor name '{}' appears twice", path, name));
     }
     auto t = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * t.element_size();
@@ -336,8 +354,8 @@ void save_safetensors(const NamedTensors& named, const std::string& path) {
   write_bytes_atomic(path, pieces);
 }
 
-NamedTensors load_safetensors(const std::string& path) {
-  return parse_safetensors(read_file(path), path);
+NamedTensors load_safetensors(const std::string& path, Metadata* metadata) {
+  return parse_safetensors(read_file(path), path, metadata);
 }
 
 NamedTensors load_named_tensors(const std::string& path) {
@@ -375,8 +393,8 @@ NamedTensors load_named_tensors(const std::string& path) {
 }
 
 void load_named_state(torch::nn::Module& module, const NamedTensors& named,
-                      const std::string& source) {
-  copy_checked(module, named, source, "the names and shapes must match the module exactly");
+                      const std::string& source, const std::string& fix) {
+  copy_checked(module, named, source, fix);
 }
 
 void load_backbone_weights(ResNet& backbone, const std::string& path) {

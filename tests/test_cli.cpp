@@ -18,24 +18,9 @@
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout + stderr
-};
-
-// Runs the binary with `args`; `env` ("NAME=value ") goes before it on the shell line.
-Result run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + std::string(CWD_BENCH_EXE) + " " + args + " 2>&1";
-  Result r;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Result = cwd::testing::CliResult;
+using cwd::testing::run_cli;
+Result run(const std::string& args, const std::string& env = "") { return run_cli(args, env); }
 
 void expect_error(const std::string& args, const std::string& text) {
   const auto r = run(args);
@@ -55,7 +40,7 @@ TEST(Cli, ErrorTexts) {
   expect_error("info --depth 18 --input 12", "--input '12' is not a size");
   expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
   expect_error("train --preset smoke --resume --out /nonexistent/run",
-               "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.pt' to continue from");
+               "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.safetensors' to continue from");
   expect_error("train --preset smoke --init xavier", "unknown init 'xavier' (valid: kaiming, mmseg, torch)");
   expect_error("train --preset smoke --width -1", "--width: '-1' is not valid: use a number > 0 and <= 4");
   expect_error("train --preset smoke --width 7", "--width: '7' is not valid: use a number > 0 and <= 4");
@@ -199,7 +184,7 @@ TEST(Cli, CompareKilledAndResumedEqualsUninterrupted) {
             "--jobs", "2", "--methods", "cwd,pa", "--out", out.c_str(), static_cast<char*>(nullptr));
     std::_Exit(127);
   }
-  const auto ckpt = killed / "ckpt/cwd-logit-s0.pt";
+  const auto ckpt = killed / "ckpt/cwd-logit-s0.safetensors";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!std::filesystem::exists(ckpt) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -99,7 +99,7 @@ TEST(Cohort, StoppedAnywhereResumesToTheSameRecords) {
   for (const auto& rec : cwd::train::train_cohort(runs)) EXPECT_FALSE(rec.has_value());
   // ... and put one member back to its iteration-6 state, as a kill between two members'
   // checkpoint writes would leave it: the cohort must step the others only once it caught up.
-  std::filesystem::remove(dir / "stopped/ckpt/cwd-logit-s0.pt");
+  std::filesystem::remove(dir / "stopped/ckpt/cwd-logit-s0.safetensors");
   for (auto& r : runs) r.config.stop_after = 0;
   const auto resumed = cwd::train::train_cohort(runs);
   for (size_t k = 0; k < runs.size(); ++k) {

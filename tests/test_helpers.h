@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace cwd::testing {
@@ -48,5 +50,27 @@ std::string error_of(Fn&& fn) {
   ADD_FAILURE() << "expected a cwd::Error";
   return "";
 }
+
+#ifdef CWD_BENCH_EXE
+/// What the binary printed (stdout + stderr) and its exit status.
+struct CliResult {
+  int code = -1;
+  std::string output;
+};
+
+/// Runs the cwd-bench binary with `args`; `env` ("NAME=value ") goes before it on the shell line.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + std::string(CWD_BENCH_EXE) + " " + args + " 2>&1";
+  CliResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+#endif
 
 }  // namespace cwd::testing

@@ -295,6 +295,25 @@ TEST(Weights, SafetensorsDtypes) {
             std::string::npos);
 }
 
+TEST(Weights, SafetensorsMetadataRoundTripsAndMustBeStrings) {
+  cwd::testing::TempDir dir("models");
+  const std::string path = dir / "meta.safetensors";
+  cwd::models::save_safetensors({{"x", torch::ones({2})}}, path, {{"a", "1"}, {"json", "{\"k\": [1]}"}});
+  cwd::models::Metadata meta;
+  const auto back = cwd::models::load_safetensors(path, &meta);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(meta, (cwd::models::Metadata{{"a", "1"}, {"json", "{\"k\": [1]}"}}));
+  cwd::models::save_safetensors({{"x", torch::ones({2})}}, path);
+  cwd::models::load_safetensors(path, &meta);
+  EXPECT_TRUE(meta.empty());
+  const std::string header = R"({"__metadata__":{"n":1},"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  write_bytes(path, bytes + header + "A");
+  EXPECT_NE(error_of([&] { cwd::models::load_safetensors(path, &meta); }).find("__metadata__ 'n' is not a string"),
+            std::string::npos);
+}
+
 TEST(Weights, BackboneFromSafetensorsWithPrefixAndFc) {
   cwd::testing::TempDir dir("models");
   torch::manual_seed(3);

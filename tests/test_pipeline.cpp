@@ -299,7 +299,7 @@ TEST(Plan, ResolvesNameHashAndPathsOnce) {
   const auto plan = cwd::train::resolve_plan(c);
   EXPECT_EQ(plan.config.name, "student-s0");
   EXPECT_EQ(plan.paths.record, "/tmp/somewhere/student-s0.json");
-  EXPECT_EQ(plan.paths.checkpoint, "/tmp/somewhere/ckpt/student-s0.pt");
+  EXPECT_EQ(plan.paths.checkpoint, "/tmp/somewhere/ckpt/student-s0.safetensors");
   EXPECT_EQ(plan.hash, cwd::train::config_hash(plan.config));
   EXPECT_EQ(error_of([] { cwd::train::parse_placement("middle"); }),
             "--on 'middle' is not valid (valid: feature, logit)");

@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 namespace {
 
@@ -106,7 +107,7 @@ TEST(Config, ErrorsNameTheFlagAndTheValidValues) {
     cwd::train::validate(c);
     FAIL();
   } catch (const cwd::Error& e) {
-    EXPECT_STREQ(e.what(), "--loss cwd needs a teacher: pass --teacher RECORD.json or CHECKPOINT.pt");
+    EXPECT_STREQ(e.what(), "--loss cwd needs a teacher: pass --teacher RECORD.json or CHECKPOINT.safetensors");
   }
 }
 
@@ -157,7 +158,7 @@ TEST(Checkpoint, RoundTripAndForeignArchitecture) {
   cwd::train::NetConfig r34{34, 0.125, standard, 8, "", init, "", ""};
   torch::manual_seed(1);
   auto net = cwd::train::build_network(r18, 5);
-  const std::string path = dir / "a.pt";
+  const std::string path = dir / "a.safetensors";
   cwd::train::save_checkpoint(path, *net, nullptr, nullptr,
                               {3, {{"model", r18}, {"num_classes", 5}}});
   torch::manual_seed(2);
@@ -180,6 +181,56 @@ TEST(Checkpoint, RoundTripAndForeignArchitecture) {
     FAIL();
   } catch (const cwd::Error& e) {
     EXPECT_NE(std::string(e.what()).find("not a cwd-bench checkpoint, or truncated"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpoint, MomentumRoundTripsAndOldArchivesAreNamed) {
+  cwd::testing::TempDir dir("ckpt");
+  const std::string path = dir / "m.safetensors";
+  torch::manual_seed(4);
+  torch::nn::Linear net(3, 2), copy(3, 2);
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  for (int step = 0; step < 2; ++step) {
+    sgd.zero_grad();
+    net(torch::randn({4, 3})).pow(2).sum().backward();
+    sgd.step();
+  }
+  cwd::train::save_checkpoint(path, *net, nullptr, &sgd, {2, {{"num_classes", 2}}});
+  torch::optim::SGD restored(copy->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  EXPECT_EQ(cwd::train::load_checkpoint(path, *copy, nullptr, &restored).iteration, 2);
+  // The same next step from both: equal weights only if the momentum came back.
+  const auto x = torch::randn({4, 3});
+  const auto step = [&x](torch::nn::Linear& model, torch::optim::SGD& opt) {
+    opt.zero_grad();
+    model(x).pow(2).sum().backward();
+    opt.step();
+  };
+  step(net, sgd);
+  step(copy, restored);
+  EXPECT_TRUE(torch::equal(net->weight, copy->weight));
+  EXPECT_TRUE(torch::equal(net->bias, copy->bias));
+  // Without momentum the resumed step differs: the test can fail.
+  torch::nn::Linear fresh(3, 2);
+  cwd::train::load_checkpoint(path, *fresh, nullptr, nullptr);
+  torch::optim::SGD cold(fresh->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  step(fresh, cold);
+  EXPECT_FALSE(torch::equal(fresh->weight, copy->weight));
+
+  std::ofstream(dir / "old.pt", std::ios::binary) << std::string("PK\x03\x04rest", 8);
+  try {
+    cwd::train::read_checkpoint_meta(dir / "old.pt");
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a libtorch archive, which this cwd-bench no longer reads"),
+              std::string::npos) << e.what();
+  }
+  cwd::models::save_safetensors({{"x", torch::ones({1})}}, dir / "plain.safetensors");
+  try {
+    cwd::train::read_checkpoint_meta(dir / "plain.safetensors");
+    FAIL();
+  } catch (const cwd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a cwd-bench checkpoint (no cwd-bench metadata)"),
+              std::string::npos) << e.what();
   }
 }
 
@@ -208,7 +259,7 @@ TEST(Trainer, ResumeIsExact) {
   split.stop_after = 4;
   EXPECT_FALSE(cwd::train::train_run(split).has_value());
   EXPECT_FALSE(std::filesystem::exists(dir / "split.json"));
-  EXPECT_EQ(cwd::train::read_checkpoint_meta(dir / "ckpt/split.pt").iteration, 4);
+  EXPECT_EQ(cwd::train::read_checkpoint_meta(dir / "ckpt/split.safetensors").iteration, 4);
   split.stop_after = 0;
   const auto resumed = cwd::train::train_run(split);
   ASSERT_TRUE(resumed.has_value());

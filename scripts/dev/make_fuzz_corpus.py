@@ -1,6 +1,6 @@
-# Generates the seed corpus of tests/fuzz/corpus (docs/fuzzing.md): tiny safetensors, torch.save and
-# checkpoint archives, IDX pairs and split lists. Run with Debian's python3-torch:
-#   /usr/bin/python3 scripts/dev/make_fuzz_corpus.py tests/fuzz/corpus
+# Generates the seed corpus of tests/fuzz/corpus (docs/fuzzing.md): tiny safetensors files,
+# torch.save archives, checkpoints, IDX pairs and split lists. Run with Debian's python3-torch:
+#   /usr/bin/python3 scripts/dev/make_fuzz_corpus.py tests/fuzz/corpus RECORDS_DIR
 import json, os, struct, sys, shutil
 import torch
 
@@ -42,34 +42,25 @@ torch.save({"state_dict": {"conv.weight": torch.ones(1, 1, 2, 2),
                            "idx": torch.arange(4, dtype=torch.int64)}},
            path("torchsave", "int64-wrapped.pt"))
 
-# ---- checkpoint: what torch::serialize::OutputArchive writes (a TorchScript module
-# "__torch__.Module", tensors as parameters of sub-archives, "meta" a JSON string) ----
-class Module(torch.nn.Module):  # one sub-archive; write(key, tensor) registers a parameter
-    def __init__(self, tensors):
-        super().__init__()
-        for k, t in tensors.items():
-            self.register_parameter(k, torch.nn.Parameter(t, requires_grad=False))
-
-def checkpoint(file, subs, meta):
-    cu = torch._C.CompilationUnit()
-    root = torch._C.ScriptModule("__torch__.Module", cu, True)
-    for name, tensors in subs.items():
-        s = torch.jit.script(Module(tensors))
-        root._register_attribute(name, s._c._type(), s._c)
-    root._register_attribute("meta", torch._C.StringType.get(), json.dumps(meta, separators=(",", ":")))
-    root.save(file)
-
+# ---- checkpoint: a safetensors file with "net.", "loss." and "optimizer." tensors and the run's
+# metadata as JSON under __metadata__["cwd-bench"]; the fuzz target loads it into Linear(3, 2)
+# (net), Linear(2, 2) (loss) and SGD with momentum over the net ----
 model = {"arch": "pspnet", "backbone_weights": "", "depth": 18, "init": "torch", "init_weights": "",
          "output_stride": 8, "pretrained": "", "stem": "standard", "width": 0.25}
-checkpoint(path("checkpoint", "net-only.pt"),
-           {"net": {"t0": torch.arange(6.).reshape(2, 3), "t1": torch.zeros(3)}},
-           {"config_hash": "5c2317c4e5919a8e", "format": "cwd-bench/checkpoint/1", "iteration": 400,
-            "model": model, "num_classes": 11, "net_tensors": ["backbone.conv1.weight", "head.bias"]})
-checkpoint(path("checkpoint", "with-loss.pt"),
-           {"net": {"t0": torch.ones(2)}, "loss": {"t0": torch.tensor([1, 2], dtype=torch.int64)}},
-           {"format": "cwd-bench/checkpoint/1", "iteration": 7, "model": model, "num_classes": 3,
-            "net_tensors": ["w"], "loss_tensors": ["adapter.weight"],
-            "curve": [{"iter": 5, "loss": 1.5, "ce": 1.0, "lr": 0.01, "distill": 0.5}]})
+safetensors(path("checkpoint", "net-only.safetensors"),
+            {"net.weight": ("F32", [2, 3], f32(0, 1, 2, 3, 4, 5)), "net.bias": ("F32", [2], f32(0.5, -1)),
+             "optimizer.0.0.momentum_buffer": ("F32", [2, 3], f32(1, 1, 1, 2, 2, 2)),
+             "optimizer.0.1.momentum_buffer": ("F32", [2], f32(-1, 1))},
+            metadata={"cwd-bench": json.dumps(
+                {"config_hash": "5c2317c4e5919a8e", "format": "cwd-bench/checkpoint/2", "iteration": 400,
+                 "has_loss": False, "model": model, "num_classes": 11}, separators=(",", ":"))})
+safetensors(path("checkpoint", "with-loss.safetensors"),
+            {"net.weight": ("F32", [2, 3], f32(*range(6))), "net.bias": ("F32", [2], f32(0, 0)),
+             "loss.weight": ("F32", [2, 2], f32(1, 0, 0, 1)), "loss.bias": ("F32", [2], f32(0, 0))},
+            metadata={"cwd-bench": json.dumps(
+                {"format": "cwd-bench/checkpoint/2", "iteration": 0, "has_loss": True, "model": model,
+                 "num_classes": 3, "curve": [{"iter": 5, "loss": 1.5, "ce": 1.0, "lr": 0.01, "distill": 0.5}]},
+                separators=(",", ":"))})
 
 # ---- idx: u32 little-endian length of the images part, the images file, then the labels file ----
 def idx(file, labels):

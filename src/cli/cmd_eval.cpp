@@ -60,7 +60,7 @@ void run_eval(const EvalArgs& a, const CliContext& context) {
 void add_eval(CLI::App& app, const CliContext& context) {
   auto args = std::make_shared<EvalArgs>();
   auto* sub = app.add_subcommand("eval", "evaluate a trained network (mIoU, per-class IoU, pixel acc, mAcc)");
-  sub->add_option("model", args->model, "run record (.json) or checkpoint (.pt)")->required();
+  sub->add_option("model", args->model, "run record (.json) or checkpoint (.safetensors from <out>/ckpt)")->required();
   sub->add_option("--split", args->split, "split to evaluate")
       ->capture_default_str();
   sub->add_option("--window", args->window, "sliding-window inference with windows HxW (default: whole image)");

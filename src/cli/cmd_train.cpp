@@ -76,7 +76,7 @@ void add_train(CLI::App& app, const CliContext& context) {
       ->check(known_loss());
   sub->add_option("--on", args->on, "map the loss acts on")
       ->capture_default_str();
-  sub->add_option("--teacher", args->teacher, "teacher run record (.json) or checkpoint (.pt)");
+  sub->add_option("--teacher", args->teacher, "teacher run record (.json) or checkpoint (.safetensors)");
   sub->add_option("--loss-opt", args->loss_opts, "loss option key=value (repeatable), e.g. tau=4");
   sub->add_option("--out", args->out, "output folder (default results/<preset>)");
   sub->add_option("--name", args->name, "run name (default <role or loss-placement>-s<seed>)");

@@ -1,190 +1,212 @@
+// Checkpoints are safetensors files that cwd-bench reads with its own parser (models/weights.cpp):
+// the network under "net.", the distillation loss's modules under "loss.", SGD's momentum
+// buffers under "optimizer.<group>.<index>.momentum_buffer" and the run's metadata as JSON in
+// the header's "__metadata__" ("cwd-bench" key). No libtorch archive reader is involved, so a
+// damaged file can only produce a cwd::Error.
+
 #include "src/train/checkpoint.h"
 
+#include "models/weights.h"
 #include "src/core/error.h"
-#include "src/core/json_io.h"
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
+#include <type_traits>
 
 namespace cwd::train {
 
 namespace {
 
-constexpr const char* kFormat = "cwd-bench/checkpoint/1";
+constexpr const char* kFormat = "cwd-bench/checkpoint/2";
+constexpr const char* kMetaKey = "cwd-bench";
+constexpr const char* kNet = "net.";
+constexpr const char* kLoss = "loss.";
+constexpr const char* kOptimizer = "optimizer.";
 
-std::vector<std::pair<std::string, torch::Tensor>> state_of(torch::nn::Module& module) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
-  for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
-  return out;
+std::string momentum_name(size_t group, size_t index) {
+  return fmt::format("{}{}.{}.momentum_buffer", kOptimizer, group, index);
 }
 
-// Tensors are stored under index keys ("t0", "t1", ...) with their names in the metadata, so no
-// name needs to be a valid archive key.
-void write_state(torch::serialize::OutputArchive& archive, torch::nn::Module& module,
-                 nlohmann::json& names) {
-  names = nlohmann::json::array();
-  int64_t i = 0;
-  for (const auto& [name, tensor] : state_of(module)) {
-    archive.write(fmt::format("t{}", i++), tensor.detach().to(torch::kCPU));
-    names.push_back(name);
+// SGD keeps its per-parameter state in a map whose key is the parameter's TensorImpl: its
+// printed address in libtorch 1.x, the pointer itself in 2.x. Both are made here.
+template <typename Key>
+Key state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << param.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
   }
 }
 
-void read_state(torch::serialize::InputArchive& archive, torch::nn::Module& module,
-                const nlohmann::json& names, const std::string& path, const std::string& what) {
-  auto state = state_of(module);
-  std::map<std::string, torch::Tensor> own(state.begin(), state.end());
-  if (names.size() != own.size()) {
-    throw Error(fmt::format("checkpoint '{}' holds {} {} tensors, this run has {}; use a checkpoint "
-                            "of the same architecture",
-                            path, names.size(), what, own.size()));
-  }
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < names.size(); ++i) {
-    const std::string name = names[i].get<std::string>();
-    auto it = own.find(name);
-    if (it == own.end()) {
-      throw Error(fmt::format("checkpoint '{}' has {} tensor '{}' that this network lacks; use a "
-                              "checkpoint of the same architecture",
-                              path, what, name));
+using StateMap = std::decay_t<decltype(std::declval<torch::optim::SGD&>().state())>;
+using StateKey = StateMap::key_type;
+
+void append_prefixed(const models::NamedTensors& state, const std::string& prefix,
+                     models::NamedTensors& out) {
+  for (const auto& [name, tensor] : state) out.emplace_back(prefix + name, tensor);
+}
+
+void append_momentum(torch::optim::SGD& optimizer, models::NamedTensors& out) {
+  auto& state = optimizer.state();
+  const auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& params = groups[g].params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto it = state.find(state_key<StateKey>(params[i]));
+      if (it == state.end()) continue;
+      const auto& buffer = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer();
+      if (buffer.defined()) out.emplace_back(momentum_name(g, i), buffer);
     }
-    torch::Tensor value;
-    archive.read(fmt::format("t{}", i), value);
-    if (value.sizes() != it->second.sizes()) {
-      throw Error(fmt::format("checkpoint '{}': {} tensor '{}' has shape [{}], this network expects "
-                              "[{}]; use a checkpoint of the same architecture",
-                              path, what, name, fmt::join(value.sizes(), ", "),
-                              fmt::join(it->second.sizes(), ", ")));
-    }
-    it->second.copy_(value);
   }
 }
 
-torch::serialize::InputArchive open_archive(const std::string& path) {
+// Sets SGD's momentum buffers from `saved` (name -> tensor, as append_momentum wrote them) on
+// each parameter's device; a buffer for a parameter the optimizer lacks, or of another shape,
+// is an error.
+void restore_momentum(torch::optim::SGD& optimizer, std::map<std::string, torch::Tensor> saved,
+                      const std::string& path) {
+  auto& state = optimizer.state();
+  const auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& params = groups[g].params();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto it = saved.find(momentum_name(g, i));
+      if (it == saved.end()) continue;
+      if (it->second.sizes() != params[i].sizes()) {
+        throw Error(fmt::format("checkpoint '{}': '{}' has shape [{}], its parameter [{}]; use a "
+                                "checkpoint of the same architecture",
+                                path, it->first, fmt::join(it->second.sizes(), ", "),
+                                fmt::join(params[i].sizes(), ", ")));
+      }
+      auto param_state = std::make_unique<torch::optim::SGDParamState>();
+      param_state->momentum_buffer(it->second.to(params[i].device(), params[i].scalar_type()).clone());
+      state[state_key<StateKey>(params[i])] = std::move(param_state);
+      saved.erase(it);
+    }
+  }
+  if (!saved.empty()) {
+    throw Error(fmt::format("checkpoint '{}' holds optimizer state '{}' for a parameter this run "
+                            "lacks; use a checkpoint of the same architecture",
+                            path, saved.begin()->first));
+  }
+}
+
+bool is_libtorch_archive(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+}
+
+struct CheckpointFile {
+  nlohmann::json meta;
+  models::NamedTensors tensors;
+};
+
+CheckpointFile read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw Error(fmt::format("checkpoint '{}' not found", path));
   }
   if (!std::filesystem::is_regular_file(path, ec)) {
-    throw Error(fmt::format("checkpoint '{}' is not a regular file; give a checkpoint .pt file", path));
+    throw Error(fmt::format("checkpoint '{}' is not a regular file; give a checkpoint .safetensors file", path));
   }
-  torch::serialize::InputArchive archive;
+  if (is_libtorch_archive(path)) {
+    throw Error(fmt::format("checkpoint '{}' is a libtorch archive, which this cwd-bench no longer "
+                            "reads; train the run again, or use its run record (.json)",
+                            path));
+  }
+  CheckpointFile out;
+  models::Metadata metadata;
   try {
-    archive.load_from(path);
-  } catch (const std::exception&) {
-    throw Error(fmt::format("cannot read checkpoint '{}' (not a cwd-bench checkpoint, or truncated)", path));
+    out.tensors = models::load_safetensors(path, &metadata);
+  } catch (const Error& e) {
+    throw Error(fmt::format("cannot read checkpoint '{}' (not a cwd-bench checkpoint, or truncated): {}",
+                            path, e.what()));
   }
-  return archive;
-}
-
-nlohmann::json read_meta_json(torch::serialize::InputArchive& archive, const std::string& path) {
-  c10::IValue value;
-  if (!archive.try_read("meta", value) || !value.isString()) {
-    throw Error(fmt::format("'{}' is not a cwd-bench checkpoint (no metadata)", path));
+  const auto it = metadata.find(kMetaKey);
+  if (it == metadata.end()) {
+    throw Error(fmt::format("'{}' is not a cwd-bench checkpoint (no cwd-bench metadata); give a "
+                            "checkpoint from <out>/ckpt or a run record (.json)",
+                            path));
   }
-  auto meta = nlohmann::json::parse(value.toStringRef(), nullptr, false);
-  if (meta.is_discarded() || !meta.is_object() || !meta.contains("format") || meta.at("format") != kFormat ||
-      !meta.value("iteration", nlohmann::json(0)).is_number_integer()) {
+  out.meta = nlohmann::json::parse(it->second, nullptr, false);
+  const auto& m = out.meta;
+  if (m.is_discarded() || !m.is_object() || !m.contains("format") || m.at("format") != kFormat ||
+      !m.contains("iteration") || !m.at("iteration").is_number_integer() ||
+      m.at("iteration").get<int64_t>() < 0) {
     throw Error(fmt::format("'{}' is not a cwd-bench checkpoint (format is not {})", path, kFormat));
   }
-  return meta;
+  return out;
 }
 
 }  // namespace
 
 void save_checkpoint(const std::string& path, torch::nn::Module& net, torch::nn::Module* loss,
-                     torch::optim::Optimizer* optimizer, const CheckpointMeta& meta) {
-  torch::serialize::OutputArchive archive;
+                     torch::optim::SGD* optimizer, const CheckpointMeta& meta) {
   nlohmann::json m = meta.meta;
   m["format"] = kFormat;
   m["iteration"] = meta.iteration;
-  torch::serialize::OutputArchive net_archive;
-  write_state(net_archive, net, m["net_tensors"]);
-  archive.write("net", net_archive);
-  if (loss != nullptr) {
-    torch::serialize::OutputArchive loss_archive;
-    write_state(loss_archive, *loss, m["loss_tensors"]);
-    archive.write("loss", loss_archive);
-  }
-  if (optimizer != nullptr) {
-    torch::serialize::OutputArchive opt_archive;
-    optimizer->save(opt_archive);
-    archive.write("optimizer", opt_archive);
-  }
-  archive.write("meta", c10::IValue(m.dump()));
-  // Serialised in memory first: libtorch's file writer finishes the archive in a destructor,
-  // where a full disk would end the process; here every byte goes through write_bytes_atomic.
-  std::ostringstream bytes;
-  archive.save_to(bytes);
-  const std::string data = bytes.str();
-  write_bytes_atomic(path, {{data.data(), data.size()}});
+  m["has_loss"] = loss != nullptr;
+  models::NamedTensors tensors;
+  append_prefixed(models::named_state(net), kNet, tensors);
+  if (loss != nullptr) append_prefixed(models::named_state(*loss), kLoss, tensors);
+  if (optimizer != nullptr) append_momentum(*optimizer, tensors);
+  models::save_safetensors(tensors, path, {{kMetaKey, m.dump()}});
 }
-
-namespace {
-
-// Runs `read`, turning what libtorch or the JSON library throws about a damaged file into one
-// cwd::Error naming it.
-template <typename F>
-auto guarded_read(const std::string& path, F&& read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));
-    throw Error(fmt::format("cannot read checkpoint '{}' (damaged or not a cwd-bench checkpoint: {})", path, what));
-  }
-}
-
-CheckpointMeta read_meta_only(const std::string& path) {
-  auto archive = open_archive(path);
-  CheckpointMeta out;
-  out.meta = read_meta_json(archive, path);
-  out.iteration = out.meta.value("iteration", int64_t{0});
-  return out;
-}
-
-CheckpointMeta load_everything(const std::string& path, torch::nn::Module& net,
-                               torch::nn::Module* loss, torch::optim::Optimizer* optimizer) {
-  auto archive = open_archive(path);
-  CheckpointMeta out;
-  out.meta = read_meta_json(archive, path);
-  out.iteration = out.meta.value("iteration", int64_t{0});
-  torch::serialize::InputArchive net_archive;
-  archive.read("net", net_archive);
-  read_state(net_archive, net, out.meta.at("net_tensors"), path, "network");
-  if (loss != nullptr) {
-    if (!out.meta.contains("loss_tensors")) {
-      throw Error(fmt::format("checkpoint '{}' was written without a distillation loss; this run "
-                              "distils — use a fresh --out or --name", path));
-    }
-    torch::serialize::InputArchive loss_archive;
-    archive.read("loss", loss_archive);
-    read_state(loss_archive, *loss, out.meta.at("loss_tensors"), path, "loss");
-  }
-  if (optimizer != nullptr) {
-    torch::serialize::InputArchive opt_archive;
-    if (!archive.try_read("optimizer", opt_archive)) {
-      throw Error(fmt::format("checkpoint '{}' has no optimizer state; it cannot resume training", path));
-    }
-    optimizer->load(opt_archive);
-  }
-  return out;
-}
-
-}  // namespace
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
-  return guarded_read(path, [&] { return read_meta_only(path); });
+  CheckpointMeta out;
+  out.meta = read_file(path).meta;
+  out.iteration = out.meta.at("iteration").get<int64_t>();
+  return out;
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, torch::nn::Module& net,
-                               torch::nn::Module* loss, torch::optim::Optimizer* optimizer) {
-  return guarded_read(path, [&] { return load_everything(path, net, loss, optimizer); });
+                               torch::nn::Module* loss, torch::optim::SGD* optimizer) {
+  CheckpointFile file = read_file(path);
+  if (loss != nullptr && !file.meta.value("has_loss", false)) {
+    throw Error(fmt::format("checkpoint '{}' was written without a distillation loss; this run "
+                            "distils — use a fresh --out or --name",
+                            path));
+  }
+  models::NamedTensors net_state, loss_state;
+  std::map<std::string, torch::Tensor> momentum;
+  for (auto& [name, tensor] : file.tensors) {
+    if (name.rfind(kNet, 0) == 0) {
+      net_state.emplace_back(name.substr(std::strlen(kNet)), std::move(tensor));
+    } else if (name.rfind(kLoss, 0) == 0) {
+      loss_state.emplace_back(name.substr(std::strlen(kLoss)), std::move(tensor));
+    } else if (name.rfind(kOptimizer, 0) == 0) {
+      momentum.emplace(name, std::move(tensor));
+    } else {
+      throw Error(fmt::format("checkpoint '{}' holds tensor '{}' outside net., loss. and optimizer.; "
+                              "it was not written by cwd-bench",
+                              path, name));
+    }
+  }
+  const std::string fix = "use a checkpoint of the same architecture";
+  models::load_named_state(net, net_state, fmt::format("checkpoint '{}' (network)", path), fix);
+  if (loss != nullptr) {
+    models::load_named_state(*loss, loss_state, fmt::format("checkpoint '{}' (loss)", path), fix);
+  }
+  if (optimizer != nullptr) {
+    const auto& options = static_cast<const torch::optim::SGDOptions&>(optimizer->defaults());
+    if (momentum.empty() && file.meta.at("iteration").get<int64_t>() > 0 && options.momentum() != 0) {
+      throw Error(fmt::format("checkpoint '{}' has no optimizer state; it cannot resume training", path));
+    }
+    restore_momentum(*optimizer, std::move(momentum), path);
+  }
+  CheckpointMeta out;
+  out.meta = std::move(file.meta);
+  out.iteration = out.meta.at("iteration").get<int64_t>();
+  return out;
 }
 
 }  // namespace cwd::train

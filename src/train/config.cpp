@@ -199,7 +199,7 @@ void require(bool ok, const std::string& message) {
 }  // namespace
 
 void validate(const RunConfig& c) {
-  // The name becomes <out>/<name>.json, ckpt/<name>.pt and weights/<name>.safetensors: one plain
+  // The name becomes <out>/<name>.json, ckpt/<name>.safetensors and weights/<name>.safetensors: one plain
   // file name, so nothing is written outside the output folder.
   const bool plain_name = c.name.empty() /* filled in by resolve_plan */ ||
                           (c.name.size() <= 200 && c.name[0] != '.' &&
@@ -227,7 +227,7 @@ void validate(const RunConfig& c) {
   require(c.checkpoint_every >= 1,
           fmt::format("--checkpoint-every {} is out of range (valid: >= 1)", c.checkpoint_every));
   require(c.loss.empty() || !c.teacher.empty(),
-          fmt::format("--loss {} needs a teacher: pass --teacher RECORD.json or CHECKPOINT.pt", c.loss));
+          fmt::format("--loss {} needs a teacher: pass --teacher RECORD.json or CHECKPOINT.safetensors", c.loss));
   require(c.role == Role::kStudent || c.loss.empty(),
           "--role teacher cannot take --loss (a teacher is trained with cross-entropy only)");
   require(c.eval_split != data::Split::kTrain, "--eval-split train is not valid (valid: holdout, val)");

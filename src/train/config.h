@@ -100,7 +100,7 @@ struct RunConfig {
   int64_t log_every = 20;
   int64_t eval_batch = 8;
   /// Distillation: loss key ("" = none), placement, options (merged over the defaults), teacher
-  /// (a run record .json or a checkpoint .pt).
+  /// (a run record .json or a checkpoint .safetensors).
   std::string loss;
   Placement placement = Placement::kLogit;
   nlohmann::json loss_options = nlohmann::json::object();
@@ -108,7 +108,7 @@ struct RunConfig {
   /// Identity of the teacher's weights (its record's config hash, or the checkpoint's file hash);
   /// part of config_hash, filled in by train_run when empty.
   std::string teacher_id;
-  /// Output: DIR/<name>.json (record), DIR/ckpt/<name>.pt, DIR/weights/<name>.safetensors.
+  /// Output: DIR/<name>.json (record), DIR/ckpt/<name>.safetensors, DIR/weights/<name>.safetensors.
   std::string out_dir;
   std::string name;
   /// Testing aid: stop (as if killed) once this many iterations are done in total, after

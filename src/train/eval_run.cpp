@@ -39,7 +39,7 @@ void check_holdout_unseen(const data::DataConfig& trained, const data::DataConfi
 
 EvalRecord evaluate_model(const EvalRequest& request) {
   if (!std::filesystem::exists(request.model)) {
-    throw Error(fmt::format("model '{}' not found (pass a run record .json or a checkpoint .pt)", request.model));
+    throw Error(fmt::format("model '{}' not found (pass a run record .json or a checkpoint .safetensors)", request.model));
   }
   EvalRecord record;
   record.threads = set_threads(request.threads);

@@ -13,7 +13,7 @@
 namespace cwd::train {
 
 struct EvalRequest {
-  std::string model;  ///< run record (.json) or checkpoint (.pt)
+  std::string model;  ///< run record (.json) or checkpoint (.safetensors)
   data::Split split = data::Split::kVal;
   EvalOptions options;
   /// Changes to the data the network was trained on (the CLI's data flags).

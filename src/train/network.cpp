@@ -44,7 +44,7 @@ namespace {
 
 void require_file(const std::string& path) {
   if (!fs::exists(path)) {
-    throw Error(fmt::format("teacher '{}' not found (pass a run record .json or a checkpoint .pt)", path));
+    throw Error(fmt::format("teacher '{}' not found (pass a run record .json or a checkpoint .safetensors)", path));
   }
 }
 
@@ -131,8 +131,9 @@ LoadedNetwork from_checkpoint(const std::string& path) {
 LoadedNetwork load_network(const std::string& path, torch::Device device) {
   require_file(path);
   const std::string ext = fs::path(path).extension().string();
-  if (ext != ".json" && ext != ".pt") {
-    throw Error(fmt::format("teacher '{}' has extension '{}' (valid: .json run record, .pt checkpoint)", path, ext));
+  if (ext != ".json" && ext != ".safetensors") {
+    throw Error(fmt::format("'{}' has extension '{}' (valid: .json run record, .safetensors checkpoint from <out>/ckpt)",
+                            path, ext));
   }
   LoadedNetwork out = ext == ".json" ? from_record(path) : from_checkpoint(path);
   out.net->to(device);

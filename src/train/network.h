@@ -28,7 +28,7 @@ struct LoadedNetwork {
   nlohmann::json identity;  ///< {"source", "record", "weights_hash", "miou", "name", "model"}
 };
 
-/// Loads a network from a run record (.json, its exported weights), a checkpoint (.pt) or a
+/// Loads a network from a run record (.json, its exported weights), a checkpoint (.safetensors) or a
 /// weights file (.safetensors with a record beside it is not needed: pass the record instead).
 LoadedNetwork load_network(const std::string& path, torch::Device device);
 

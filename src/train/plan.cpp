@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 
 RunPaths run_paths(const RunConfig& c) {
   const fs::path dir(c.out_dir.empty() ? "." : c.out_dir);
-  return {(dir / (c.name + ".json")).string(), (dir / "ckpt" / (c.name + ".pt")).string(),
+  return {(dir / (c.name + ".json")).string(), (dir / "ckpt" / (c.name + ".safetensors")).string(),
           (dir / "weights" / (c.name + ".safetensors")).string()};
 }
 

@@ -16,7 +16,7 @@ namespace cwd::train {
 /// Where a run writes.
 struct RunPaths {
   std::string record;      ///< DIR/<name>.json
-  std::string checkpoint;  ///< DIR/ckpt/<name>.pt
+  std::string checkpoint;  ///< DIR/ckpt/<name>.safetensors
   std::string weights;     ///< DIR/weights/<name>.safetensors (network only, for use elsewhere)
 };
 RunPaths run_paths(const RunConfig& config);

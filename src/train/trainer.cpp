@@ -127,18 +127,6 @@ Member open_member(Cohort& c, RunPlan plan, std::string label) {
   return m;
 }
 
-// SGD state loaded from a CPU checkpoint must live beside its parameter.
-void move_optimizer_state(torch::optim::SGD& optimizer, const torch::Device& device) {
-  for (auto& group : optimizer.param_groups()) {
-    for (auto& p : group.params()) {
-      auto it = optimizer.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-      if (it == optimizer.state().end()) continue;
-      auto& state = static_cast<torch::optim::SGDParamState&>(*it->second);
-      if (state.momentum_buffer().defined()) state.momentum_buffer(state.momentum_buffer().to(device));
-    }
-  }
-}
-
 // Continues from the run's checkpoint when there is one (a fresh state otherwise).
 RunState start_or_resume(Member& m) {
   const RunConfig& cfg = m.plan.config;
@@ -159,7 +147,6 @@ RunState start_or_resume(Member& m) {
                             path));
   }
   const auto loaded = load_checkpoint(path, *m.distiller->student(), m.distiller->loss(), m.optimizer.get());
-  move_optimizer_state(*m.optimizer, m.device);
   if (loaded.iteration > cfg.schedule.iterations) {
     throw Error(fmt::format("checkpoint '{}' is at iteration {}, past --iters {}", path,
                             loaded.iteration, cfg.schedule.iterations));

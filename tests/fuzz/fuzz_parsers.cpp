@@ -140,6 +140,17 @@ void run_splitlist(const Bytes& in) {
   cwd::data::make_dataset(config, cwd::data::Split::kTrain);
 }
 
+/// A checkpoint's metadata, then everything, loaded into Linear(3, 2) as the network,
+/// Linear(2, 2) as the loss (when the metadata says it has one) and SGD with momentum.
+void run_checkpoint(const Bytes& in) {
+  const std::string path = put("ckpt.safetensors", in);
+  const auto meta = cwd::train::read_checkpoint_meta(path);
+  torch::nn::Linear net(3, 2), loss(2, 2);
+  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  const bool has_loss = meta.meta.value("has_loss", nlohmann::json(false)) == true;
+  cwd::train::load_checkpoint(path, *net, has_loss ? loss.get() : nullptr, &sgd);
+}
+
 struct Target {
   const char* name;
   void (*run)(const Bytes&);
@@ -147,7 +158,7 @@ struct Target {
 const Target kTargets[] = {
     {"safetensors", [](const Bytes& in) { cwd::models::load_named_tensors(put("weights", in)); }},
     {"torchsave", [](const Bytes& in) { cwd::models::load_named_tensors(put("weights", in)); }},
-    {"checkpoint", [](const Bytes& in) { cwd::train::read_checkpoint_meta(put("ckpt.pt", in)); }},
+    {"checkpoint", run_checkpoint},
     {"record", [](const Bytes& in) { cwd::train::read_run_record(put("record.json", in)); }},
     {"idx", run_idx},
     {"splitlist", run_splitlist}};

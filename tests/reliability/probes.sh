@@ -93,7 +93,7 @@ setup)
   dd if=/dev/zero of=disk/fill bs=64k 2>/dev/null
   STEP="second checkpoint on a full disk"
   run 1 train "${SMOKE[@]}" --out disk/run
-  one_error "no space left on the device writing 'disk/run/ckpt/student-s0.pt'"
+  one_error "no space left on the device writing 'disk/run/ckpt/student-s0.safetensors'"
   no_temp disk
   rm disk/fill
   STEP="resume from the checkpoint that was kept"
@@ -195,7 +195,7 @@ setup)
   STEP="duplicate under another name"; cp d/cwd-logit-s0.json d/copy.json
   check_rejected "is cwd on the logit map, seed 0 again"
   STEP="another schedule"
-  rm d/ckpt/cwd-logit-s0.pt  # the run is replaced by one of 8 iterations
+  rm d/ckpt/cwd-logit-s0.safetensors  # the run is replaced by one of 8 iterations
   timeout 300 "$BIN" train "${SMOKE[@]}" --out d --loss cwd --teacher d/teacher.json --iters 8 >/dev/null 2>&1 ||
     fail "training the 8-iteration run failed"
   check_rejected "'cwd-logit-s0.json' was trained under another schedule than .*iterations: 8 against 12"
@@ -215,7 +215,7 @@ setup)
   one_error "compare --teacher '.*none.json' not found"
   [ ! -e d ] || fail "the output folder was created"
   STEP="checkpoint as teacher"
-  run 1 compare "${SMOKE[@]}" --out d --teacher "$FIX/cmp/ckpt/teacher.pt"
+  run 1 compare "${SMOKE[@]}" --out d --teacher "$FIX/cmp/ckpt/teacher.safetensors"
   one_error "give the teacher's run record \(.json\)"
   STEP="teacher outside --out"
   run 0 compare "${SMOKE[@]}" --out d --teacher "$FIX/cmp/teacher.json" --methods cwd
@@ -268,7 +268,7 @@ setup)
   sleep 0 &
   dead=$!
   wait "$dead"
-  cp d/ckpt/student-s0.pt "d/ckpt/student-s0.pt.tmp.$dead"
+  cp d/ckpt/student-s0.safetensors "d/ckpt/student-s0.safetensors.tmp.$dead"
   run 0 train "${SMOKE[@]}" --out d
   grep -q "removed 1 temporary file left by a process that died in d/ckpt" "$ERR" || fail "not reported"
   no_temp d
