@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what cwd-bench needs from Debian 12 packages (only what is missing) and builds it.
-# Usage: scripts/setup.sh [build-dir]   (default: build)
+# Usage: scripts/setup.sh [build-dir]   (default: build); EXTRA_PACKAGES="a b" installs more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build}"
@@ -9,7 +9,7 @@ BUILD_DIR="${1:-build}"
 # update-alternatives): the reference BLAS it replaces is ~30x slower (docs/blas.md).
 PACKAGES=(build-essential cmake ccache libtorch-dev libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libfmt-dev libopencv-dev zlib1g-dev googletest libgtest-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist pkg-config libplplot-dev plplot-driver-cairo ${EXTRA_PACKAGES:-})
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
+#include "src/report/plot.h"
 #include "src/train/compare.h"
 #include "src/train/jobs.h"
 #include "src/train/table.h"
@@ -28,6 +29,7 @@ struct CompareArgs {
   std::string check_against;
   std::vector<std::string> loss_opts;
   bool latex = false;
+  bool no_report = false;
   int64_t iters = 0;
   std::string pretrained;
   DataArgs data;
@@ -53,12 +55,24 @@ void report_diverged(const train::Table& table) {
                                   names.size() == 1 ? "it" : "them"));
 }
 
+// The report at the end of compare; a build without PLplot says so and leaves the tables as they are.
+void report_after(const CompareArgs& a, const std::string& dir) {
+  if (a.no_report) return;
+  std::string why;
+  if (!report::can_plot(why)) {
+    fmt::print(stderr, "no report: {}\n", why);
+    return;
+  }
+  make_report(dir, a.runtime.threads, a.runtime.device, 4, 4);
+}
+
 void run_compare(const CompareArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
     const auto table = train::tables_from_records(a.from, a.latex);
     fmt::print(stderr, "rebuilt {}/table.json, table.md, table.csv from {} run records\n", a.from,
                table.protocol.records.size());
     std::cout << train::table_markdown(table);
+    report_after(a, a.from);
     if (!a.check_against.empty()) report_reproduction(a.from, a.check_against);
     report_diverged(table);
     return;
@@ -88,6 +102,7 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   };
   const auto table = train::run_comparison(cc);
   std::cout << train::table_markdown(table);
+  report_after(a, train::comparison_dir(cc));
   if (!a.check_against.empty()) report_reproduction(train::comparison_dir(cc), a.check_against);
   report_diverged(table);
 }
@@ -117,6 +132,7 @@ void add_compare(CLI::App& app, const CliContext& context) {
   sub->add_option("--loss-opt", args->loss_opts, "option key=value applied to every method (repeatable)");
   sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(count_in(1, kMaxCount));
   sub->add_flag("--latex", args->latex, "also write table.tex");
+  sub->add_flag("--no-report", args->no_report, "skip the figures and DIR/report/index.html (cwd-bench report DIR draws them later)");
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
   add_exec_options(sub, args->exec);

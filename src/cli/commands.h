@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+
 #include <string>
 
 namespace cwd::cli {
@@ -24,5 +26,10 @@ void add_compare(CLI::App& app, const CliContext& context);
 void add_unit(CLI::App& app);
 void add_sweep(CLI::App& app, const CliContext& context);
 void add_data(CLI::App& app, const CliContext& context);
+void add_report(CLI::App& app);
+
+/// `report` as compare calls it at the end: progress and notes on stderr.
+void make_report(const std::string& dir, int threads, const std::string& device, int64_t images,
+                                  int64_t channels);
 
 }  // namespace cwd::cli

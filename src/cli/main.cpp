@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   cwd::cli::add_bench_step(app);
   cwd::cli::add_pretrain(app);
   cwd::cli::add_data(app, context);
+  cwd::cli::add_report(app);
   // After parsing (so not for --help/--version), before the command runs: the reference BLAS
   // makes training and benchmarks ~30x slower. Commands that only list or describe stay quiet, as
   // their output may be parsed.

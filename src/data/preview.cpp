@@ -1,6 +1,7 @@
 // The preview grid behind `cwd-bench data preview`: each image beside its colourised label.
 
 #include "src/data/dataset.h"
+#include "src/data/palette.h"
 
 #include "src/core/error.h"
 #include "src/data/image_io.h"
@@ -14,8 +15,6 @@
 
 namespace cwd::data {
 namespace {
-
-using Rgb = std::array<uint8_t, 3>;
 
 /// OpenCV's 8-bit HSV → RGB formula (hue in 0..179, saturation and value in 0..255), so the
 /// preview keeps the colours OpenCV drew for classes beyond the palette.
@@ -35,6 +34,8 @@ Rgb hsv_to_rgb(int hue, int saturation, int value) {
           byte(tab[sector_data[sector][0]])};
 }
 
+}  // namespace
+
 Rgb class_colour(int64_t cls, int64_t num_classes, int64_t ignore_index) {
   if (cls == ignore_index) return {255, 255, 255};
   if (cls == 0 && num_classes > 0 && num_classes <= 12) return {0, 0, 0};
@@ -49,8 +50,6 @@ Rgb class_colour(int64_t cls, int64_t num_classes, int64_t ignore_index) {
   const double hue = std::fmod(static_cast<double>(cls) * 0.618033988749895, 1.0) * 180.0;
   return hsv_to_rgb(static_cast<int>(std::lrint(hue)), 200, 230);
 }
-
-}  // namespace
 
 void write_preview(const SegDataset& dataset, int64_t count, const std::string& png_path) {
   detail::require_opencv("data preview");
