@@ -28,6 +28,7 @@ struct Run {
   std::string path;  ///< the record's file
 };
 
+// The record's weights, relative to the folder of its record file.
 bool has_weights(const std::string& dir, const train::RunRecord& r) {
   return !r.weights.empty() && fs::is_regular_file(fs::path(dir) / r.weights);
 }
@@ -104,8 +105,8 @@ double channel_kl_sum(const torch::Tensor& teacher, const torch::Tensor& student
   return kl.mean(1).sum().item<double>();
 }
 
-ProbeResult probe(const std::string& dir, const train::Table& table, const std::vector<train::RunRecord>& records,
-                  const ProbeOptions& o) {
+ProbeResult probe(const std::string& dir, const std::string& teacher_record, const train::Table& table,
+                  const std::vector<train::RunRecord>& records, const ProbeOptions& o) {
   ProbeResult result;
   const auto say = [&](const std::string& line) {
     if (o.progress) o.progress(line);
@@ -115,28 +116,29 @@ ProbeResult probe(const std::string& dir, const train::Table& table, const std::
   std::vector<Run> students;
   int64_t missing = 0;
   for (const auto& r : records) {
+    if (r.role == train::Role::kTeacher) {
+      const std::string teacher_dir = fs::path(teacher_record).parent_path().string();
+      if (has_weights(teacher_dir.empty() ? "." : teacher_dir, r)) teacher = &r;
+      continue;
+    }
     if (r.diverged) continue;
     if (!has_weights(dir, r)) {
       ++missing;
       continue;
     }
-    if (r.role == train::Role::kTeacher) {
-      teacher = &r;
-    } else {
-      students.push_back({row_of(r), &r, record_path(dir, r)});
-    }
+    students.push_back({row_of(r), &r, record_path(dir, r)});
   }
   if (teacher == nullptr || students.empty()) {
-    result.note = fmt::format("the weights of {} are not in '{}' (run records are committed without weights); "
+    result.note = fmt::format("the weights of {} are not there (run records are committed without weights); "
                               "run the comparison here to draw the predictions and channel figures",
-                              teacher == nullptr ? "the teacher" : "the students", dir);
+                              teacher == nullptr ? "the teacher" : "the students");
     return result;
   }
   std::stable_sort(students.begin(), students.end(),
                    [](const Run& a, const Run& b) { return a.record->seed < b.record->seed; });
 
   const auto device = resolve_device(o.device);
-  const std::string teacher_path = record_path(dir, *teacher);
+  const std::string& teacher_path = teacher_record;
   auto dataset = data::make_dataset(train::trained_data(teacher_path), data::Split::kVal);
   const int64_t total = 1 + static_cast<int64_t>(students.size());
   result.val_images = dataset->size();

@@ -65,9 +65,11 @@ struct ProbeResult {
 /// Returns the sum over images of the per-image channel mean (divide by N for the mean).
 double channel_kl_sum(const torch::Tensor& teacher, const torch::Tensor& student, double tau);
 
-/// Loads the folder's networks from the weights its records name and computes everything
-/// above. Missing weights are not an error: the result says what could not be drawn.
-ProbeResult probe(const std::string& dir, const train::Table& table,
+/// Loads the networks from the weights their records name and computes everything above:
+/// the students from `dir`, the teacher from its record `teacher_record` (in `dir`, or
+/// elsewhere for a comparison run with --teacher). Missing weights are not an error: the
+/// result says what could not be drawn.
+ProbeResult probe(const std::string& dir, const std::string& teacher_record, const train::Table& table,
                   const std::vector<train::RunRecord>& records, const ProbeOptions& options);
 
 }  // namespace cwd::report

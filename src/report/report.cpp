@@ -200,16 +200,38 @@ std::string report_html(const train::Table& t, const ProbeResult& probe, const s
   return page;
 }
 
+namespace {
+
+// The teacher's record: in the folder, or the one the students' records name (a comparison run
+// with --teacher), which then heads the table as it did in compare. "" when there is none.
+std::string teacher_record_path(const std::string& dir, std::vector<train::RunRecord>& records) {
+  for (const auto& r : records) {
+    if (r.role == train::Role::kTeacher) return (fs::path(dir) / r.file).string();
+  }
+  for (const auto& r : records) {
+    if (!r.teacher.is_object() || r.teacher.value("source", "") != "record") continue;
+    const std::string path = r.teacher.value("record", "");
+    std::error_code ec;
+    if (path.empty() || !fs::is_regular_file(path, ec)) continue;
+    records.push_back(train::read_run_record(path));
+    return path;
+  }
+  return "";
+}
+
+}  // namespace
+
 ReportSummary write_report(const std::string& dir, const ReportOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   std::string why;
   if (!can_plot(why)) throw Error(why);
   set_threads(o.threads);
   const FolderLock lock(dir, "report " + dir);
-  const auto records = train::read_run_records(dir);
+  auto records = train::read_run_records(dir);
+  const std::string teacher = teacher_record_path(dir, records);
   const auto table = train::build_table(records);
   const FigureData data = figure_data(table, records);
-  const ProbeResult probe_result = probe(dir, table, records, o.probe);
+  const ProbeResult probe_result = probe(dir, teacher, table, records, o.probe);
 
   ReportSummary summary;
   const fs::path out = fs::path(dir) / "report";
