@@ -108,7 +108,7 @@ std::string table_html(const train::Table& t, const ProbeResult& probe) {
         "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
         html_escape(key.label()), stat_text(r.miou), r.miou.n, r.diverged ? fmt::format(" (+{} diverged)", r.diverged) : "",
         ci_text(r.miou.ci95), sig ? (r.gain > 0 ? "up" : "down") : "", r.gain, ci_text(r.versus.gain_ci95),
-        r.versus.p_value ? fmt::format("{:.3f}", *r.versus.p_value) : "–", fixed(r.cost.ms_per_iter, 3),
+        !r.versus.p_value ? "–" : *r.versus.p_value < 0.001 ? "&lt; 0.001" : fmt::format("{:.3f}", *r.versus.p_value), fixed(r.cost.ms_per_iter, 3),
         fixed(static_cast<double>(r.cost.peak_bytes) / (1024.0 * 1024.0), 2), r.cost.extra_params, kl_text(probe, key));
   }
   return out + "</tbody>\n</table>\n";
