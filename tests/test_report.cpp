@@ -67,7 +67,7 @@ TEST(Report, FigureDataAndCsvEqualTheRecords) {
   const auto records = quick_records();
   const auto table = cwd::train::build_table(records);
   const auto data = cwd::report::figure_data(table, records);
-  const RowKey cwd{"cwd", Placement::kLogit}, baseline{"", Placement::kLogit}, teacher{"teacher", Placement::kLogit};
+  const RowKey cwd{"cwd", Placement::kLogit}, baseline{"", Placement::kLogit};
 
   // Figure 1: each point's mIoU is the mean of its records; its cost the table's.
   ASSERT_EQ(data.cost.points.size(), table.rows.size());
@@ -129,7 +129,6 @@ TEST(Report, FigureDataAndCsvEqualTheRecords) {
   std::vector<double> last_distill;
   for (const auto* r : runs_of(records, cwd)) last_distill.push_back(r->train.curve.back().at("distill").get<double>());
   EXPECT_NEAR(cwd_curve->distill_mean.back(), mean(last_distill), 1e-12);
-  (void)teacher;
 }
 
 TEST(Report, ChannelKlMatchesADirectSumAndIsZeroForTheTeacher) {

@@ -173,11 +173,12 @@ std::string cost_csv(const CostFigure& f) {
                        csv_number(p.peak_mib), csv_number(p.miou.mean), ci_low(p.miou.ci95),
                        ci_high(p.miou.ci95), p.miou.n);
   }
-  for (const auto& [row, s] : {std::pair<RowKey, const train::Stat*>{{"teacher", {}}, &f.teacher},
-                               std::pair<RowKey, const train::Stat*>{{"", {}}, &f.baseline}}) {
-    out += fmt::format("{},,,{},{},{},{}\n", row_fields(row), csv_number(s->mean), ci_low(s->ci95),
-                       ci_high(s->ci95), s->n);
-  }
+  // The reference lines: no cost of their own.
+  const auto reference = [&](const RowKey& row, const train::Stat& s) {
+    out += fmt::format("{},,,{},{},{},{}\n", row_fields(row), csv_number(s.mean), ci_low(s.ci95), ci_high(s.ci95), s.n);
+  };
+  reference({"teacher", {}}, f.teacher);
+  reference({"", {}}, f.baseline);
   return out;
 }
 

@@ -14,7 +14,6 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <map>
 
 #if CWD_BENCH_HAVE_PLPLOT
 #include <plplot/plplot.h>
@@ -47,13 +46,12 @@ int method_colour(const std::string& method) {
 
 const char* marker(train::Placement p) { return p == train::Placement::kLogit ? "●" : "▲"; }
 
+// Whether PLplot can load the output driver `name` (plgDevs fills caller-sized arrays).
 bool device_available(const char* name) {
-  const char** menu = nullptr;
-  const char** devices = nullptr;
-  int count = 64;
   std::vector<const char*> menu_buf(64), dev_buf(64);
-  menu = menu_buf.data();
-  devices = dev_buf.data();
+  const char** menu = menu_buf.data();
+  const char** devices = dev_buf.data();
+  int count = static_cast<int>(dev_buf.size());
   plgDevs(&menu, &devices, &count);
   for (int i = 0; i < count; ++i) {
     if (devices[i] != nullptr && std::string(devices[i]) == name) return true;
@@ -128,7 +126,7 @@ struct Legend {
     colour.push_back(c);
     style.push_back(line_style);
     line_width.push_back(1.5);
-    symbol.push_back(glyph.empty() ? "" : glyph);
+    symbol.push_back(glyph);
     symbol_scale.push_back(1.0);
     symbol_count.push_back(1);
   }
