@@ -68,7 +68,7 @@ std::vector<BenchRecord> bench_losses(const BenchOptions& options,
     for (const auto& key : keys) {
       const auto opts =
           options.options.contains(key) ? options.options.at(key) : nlohmann::json::object();
-      auto loss = create(key, opts);
+      auto loss = create_for_maps(key, opts, /*feature_map=*/false, c, c);  // MGD: C_T = c
       loss->to(device);
       loss->train();
       BenchRecord rec;
@@ -84,7 +84,10 @@ std::vector<BenchRecord> bench_losses(const BenchOptions& options,
       const auto& used_labels = rec.info.needs_labels ? labels : torch::Tensor();
       double spent = 0.0;
       for (int run = 0; run < options.warmup + options.repeats; ++run) {
+        // Gradients are made inside the measured region: the student's and the loss's own
+        // parameters' (an adapter, MGD's generator), as the Python counterpart does.
         student.mutable_grad() = torch::Tensor();
+        for (auto& p : loss->parameters()) p.mutable_grad() = torch::Tensor();
         sync_device(device);
         PeakMemoryScope scope(device);
         const auto start = std::chrono::steady_clock::now();

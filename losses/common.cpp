@@ -281,6 +281,11 @@ void OptionRules::positive(const std::string& key, double value, bool allow_zero
   require(ok, key, allow_zero ? "a number >= 0" : "a number > 0", fmt::format("{}", value));
 }
 
+void OptionRules::unit_interval(const std::string& key, double value) const {
+  require(std::isfinite(value) && value >= 0.0 && value <= 1.0, key, "a number in [0, 1]",
+          fmt::format("{}", value));
+}
+
 void OptionRules::at_least(const std::string& key, int64_t value, int64_t min) const {
   require(value >= min, key, fmt::format("an integer >= {}", min), fmt::format("{}", value));
 }

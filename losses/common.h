@@ -141,6 +141,8 @@ class OptionRules {
 
   /// A finite number > 0 (or >= 0 when `allow_zero`).
   void positive(const std::string& key, double value, bool allow_zero = false) const;
+  /// A number in [0, 1].
+  void unit_interval(const std::string& key, double value) const;
   /// An integer >= `min`.
   void at_least(const std::string& key, int64_t value, int64_t min) const;
   /// A string from `choices`.

@@ -11,7 +11,7 @@
 namespace cwd::losses {
 
 /// What a loss is: written into every run record and listed by `cwd-bench losses`. Built by
-/// position: {key, title, paper, formula, needs_labels, adapts_channels}.
+/// position: {key, title, paper, formula, needs_labels, adapts_channels, needs_channels}.
 struct LossInfo {
   std::string key;      ///< registry key, e.g. "cwd"
   std::string title;    ///< e.g. "Channel-wise distillation"
@@ -22,6 +22,9 @@ struct LossInfo {
   /// teacher's with a trained adapter, and then needs the options `student_channels` and
   /// `teacher_channels`.
   bool adapts_channels = false;
+  /// The loss holds trained parts sized by the maps' channel counts at every placement (MGD's
+  /// generator), so it needs `teacher_channels` (and `student_channels`) on the logit map too.
+  bool needs_channels = false;
 };
 
 /// Shape of the maps a loss is applied to (for FLOP estimates).
@@ -54,7 +57,8 @@ class DistillLoss : public torch::nn::Module {
   /// analytically from the formula the implementation actually computes.
   virtual double flops(const MapShape& shape) const = 0;
 
-  /// Number of trainable parameters the loss adds (the channel adapter), 0 for most losses.
+  /// Number of trainable parameters the loss adds (a channel adapter, MGD's generator), 0 for
+  /// most losses.
   int64_t extra_params() const {
     int64_t total = 0;
     for (const auto& p : parameters()) total += p.numel();

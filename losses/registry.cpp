@@ -5,16 +5,22 @@
 
 #include "losses/at.h"
 #include "losses/cwd.h"
+#include "losses/dist.h"
 #include "losses/ifvd.h"
 #include "losses/local.h"
+#include "losses/mgd.h"
 #include "losses/pa.h"
 #include "losses/pi.h"
+#include "losses/script.h"
 #include "src/core/error.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
+#include <utility>
 
 namespace cwd::losses {
 namespace {
@@ -37,7 +43,8 @@ Factory factory() {
 const std::vector<Entry>& table() {
   static const std::vector<Entry> entries = {
       {"at", factory<AtLoss, AtOptions>()},       {"cwd", factory<CwdLoss, CwdOptions>()},
-      {"ifvd", factory<IfvdLoss, IfvdOptions>()}, {"local", factory<LocalLoss, LocalOptions>()},
+      {"dist", factory<DistLoss, DistOptions>()}, {"ifvd", factory<IfvdLoss, IfvdOptions>()},
+      {"local", factory<LocalLoss, LocalOptions>()}, {"mgd", factory<MgdLoss, MgdOptions>()},
       {"pa", factory<PaLoss, PaOptions>()},       {"pi", factory<PiLoss, PiOptions>()},
   };
   return entries;
@@ -55,7 +62,44 @@ std::shared_ptr<DistillLoss> create(const std::string& key, const nlohmann::json
   for (const auto& entry : table()) {
     if (key == entry.key) return entry.make(options);
   }
-  throw Error(fmt::format("unknown loss '{}' (known: {})", key, fmt::join(known_keys(), ", ")));
+  if (is_script_key(key)) return std::make_shared<ScriptLoss>(key, options);
+  throw Error(unknown_loss(key));
+}
+
+bool is_known(const std::string& key) {
+  const auto keys = known_keys();
+  return is_script_key(key) || std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+std::string file_label(const std::string& key) {
+  return is_script_key(key) ? script_run_label(key) : key;
+}
+
+std::string display_name(const std::string& key) {
+  if (is_script_key(key)) return std::string(kScriptPrefix) + script_file_name(key);
+  std::string name = key;
+  for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
+std::string unknown_loss(const std::string& key) {
+  return fmt::format("unknown loss '{}' (known: {}, or script:PATH.pt for a TorchScript loss)", key,
+                     fmt::join(known_keys(), ", "));
+}
+
+std::shared_ptr<DistillLoss> create_for_maps(const std::string& key, nlohmann::json options,
+                                             bool feature_map, int64_t student_channels,
+                                             int64_t teacher_channels) {
+  if (!options.is_object()) options = nlohmann::json::object();
+  const auto info = create(key, options)->info();
+  if ((feature_map && info.adapts_channels) || info.needs_channels) {
+    // Unset or null (as in a loss's default options) means: the maps' own channel counts.
+    for (const auto& [option, channels] : {std::pair{"student_channels", student_channels},
+                                           std::pair{"teacher_channels", teacher_channels}}) {
+      if (options.value(option, nlohmann::json()).is_null()) options[option] = channels;
+    }
+  }
+  return create(key, options);
 }
 
 nlohmann::json default_options(const std::string& key) {

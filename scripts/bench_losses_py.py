@@ -1,11 +1,14 @@
 #!/usr/bin/python3
-"""Straightforward PyTorch forms of the six distillation losses, timed and memory-profiled.
+"""Straightforward PyTorch forms of the eight distillation losses, timed and memory-profiled.
 
 The counterpart of `cwd-bench bench-losses` (losses/bench.cpp): the same shapes, random maps,
 labels, thread count and timing loop, with each loss written the direct way one would in Python
 (PA: both P×P affinity matrices; IFVD: a loop over the classes; LOCAL: unfold of the 3×3
-neighbourhoods; CWD/PI: softmax and log-softmax of the whole map). Runs on the same libtorch as
-the C++ build (Debian's python3-torch 1.13):
+neighbourhoods; CWD/PI: softmax and log-softmax of the whole map; DIST: the per-pixel softmax
+as an (N·H·W)×C matrix, correlated along rows and along columns; MGD: a random mask drawn with
+torch.rand inside the timed step and a generator of two 3×3 convolutions, built once per channel
+count outside it, whose parameters receive gradients in backward as the C++ loss's do). Runs on
+the same libtorch as the C++ build (Debian's python3-torch 1.13):
 
     /usr/bin/python3 scripts/bench_losses_py.py --out results/bench/losses_py.json
 
@@ -93,7 +96,50 @@ def ifvd(s, t, labels, weight=200.0, ignore_index=255):
     return weight * (variation(s) - v_t).pow(2).mean()
 
 
-LOSSES = {"at": at, "cwd": cwd, "ifvd": ifvd, "local": local, "pa": pa, "pi": pi}
+def dist(s, t, labels, tau=1.0, beta=1.0, gamma=1.0, weight=1.0):
+    c = s.shape[1]
+    p_s = F.softmax(s / tau, dim=1).permute(0, 2, 3, 1).reshape(-1, c)  # (N·H·W)×C
+    p_t = F.softmax(t.detach() / tau, dim=1).permute(0, 2, 3, 1).reshape(-1, c)
+
+    def pearson(a, b, dim):
+        a = a - a.mean(dim, keepdim=True)
+        b = b - b.mean(dim, keepdim=True)
+        return (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim) + 1e-8)
+
+    inter = 1.0 - pearson(p_s, p_t, 1).mean()  # per pixel, across classes
+    intra = 1.0 - pearson(p_s, p_t, 0).mean()  # per class, across pixels
+    return weight * tau ** 2 * (beta * inter + gamma * intra)
+
+
+MGD_GENERATORS = {}  # channel count → generator, built once outside the timed step
+
+
+def mgd_generator(c):
+    if c not in MGD_GENERATORS:
+        MGD_GENERATORS[c] = torch.nn.Sequential(torch.nn.Conv2d(c, c, 3, padding=1),
+                                                torch.nn.ReLU(),
+                                                torch.nn.Conv2d(c, c, 3, padding=1))
+    return MGD_GENERATORS[c]
+
+
+def clear_grads(student):
+    student.grad = None
+    for generator in MGD_GENERATORS.values():
+        generator.zero_grad(set_to_none=True)
+
+
+def mgd(s, t, labels, mask_ratio=0.75, weight=2e-5):
+    # Both maps have the same channel count in the bench, so there is no `align` convolution.
+    n, c, h, w = s.shape
+    generator = mgd_generator(c)
+    generator.zero_grad(set_to_none=True)
+    u = torch.rand((n, 1, h, w), dtype=s.dtype)
+    mask = (u <= 1.0 - mask_ratio).to(s.dtype)  # 0 where u > 1 − mask_ratio
+    return weight * (generator(s * mask) - t.detach()).pow(2).sum() / n
+
+
+LOSSES = {"at": at, "cwd": cwd, "dist": dist, "ifvd": ifvd, "local": local, "mgd": mgd, "pa": pa,
+          "pi": pi}
 
 # ---- measuring ---------------------------------------------------------------------------------
 
@@ -196,6 +242,9 @@ def main():
         lh, lw = h * args.label_stride, w * args.label_stride
         labels = torch.randint(0, args.classes, (n, lh, lw))
         labels[torch.rand(n, lh, lw) < args.ignore_fraction] = 255
+        if "mgd" in args.keys:  # after the inputs, so they do not depend on the keys chosen
+            mgd_generator(c)  # parameters allocated before the measured region; their .grad
+            # is cleared in each step, like the student's, so it is counted inside
         for key in args.keys:
             fn = LOSSES[key]
             out = {}
@@ -217,9 +266,9 @@ def main():
                 spent += ms / 1000.0
                 if spent > args.max_seconds:
                     break
-            student.grad = None
+            clear_grads(student)  # freed outside the profiled run
             peak = peak_bytes(step)
-            student.grad = None
+            clear_grads(student)
             row = {"key": key, "n": n, "c": c, "h": h, "w": w, "times_ms": times,
                    "median_ms": statistics.median(times), "min_ms": min(times),
                    "peak_bytes": peak, "value": out["value"]}

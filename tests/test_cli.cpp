@@ -29,7 +29,7 @@ void expect_error(const std::string& args, const std::string& text) {
 }
 
 TEST(Cli, ErrorTexts) {
-  expect_error("train --loss cwdd", "unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)");
+  expect_error("train --loss cwdd", "unknown loss 'cwdd' (known: at, cwd, dist, ifvd, local, mgd, pa, pi, or script:PATH.pt for a TorchScript loss)");
   expect_error("train --preset fast", "unknown preset 'fast' (known: smoke, quick, full, cityscapes-paper)");
   expect_error("train --preset smoke --device tpu", "--device: tpu not in {auto,cpu,cuda}");
   expect_error("train --preset smoke --depth 19", "unsupported ResNet depth 19 (--depth; valid: 18, 34, 50, 101)");
@@ -223,7 +223,7 @@ TEST(Cli, SweepTrainsLikeTheComparisonAndJudgesOnHeldOutScenes) {
   ASSERT_EQ(t.code, 0) << t.output;
   expect_error("sweep --preset smoke --factors 0,1 --teacher " + teacher, "--factors: '0' is not a positive number");
   expect_error("sweep --preset smoke --on middle --teacher " + teacher, "--on 'middle' is not valid (valid: feature, logit)");
-  expect_error("sweep --preset smoke --methods kd --teacher " + teacher, "unknown loss 'kd' (known: at, cwd, ifvd, local, pa, pi)");
+  expect_error("sweep --preset smoke --methods kd --teacher " + teacher, "unknown loss 'kd' (known: at, cwd, dist, ifvd, local, mgd, pa, pi, or script:PATH.pt for a TorchScript loss)");
   const std::string sweep_dir = dir / "sweep";
   auto s = run("sweep --preset smoke --threads 2 --methods cwd --factors 1,3 --holdout 8 --teacher " + teacher +
                " --out " + sweep_dir);

@@ -5,8 +5,10 @@
 #include "losses/at.h"
 #include "losses/bench.h"
 #include "losses/cwd.h"
+#include "losses/dist.h"
 #include "losses/ifvd.h"
 #include "losses/local.h"
+#include "losses/mgd.h"
 #include "losses/pa.h"
 #include "losses/pi.h"
 #include "losses/registry.h"
@@ -87,6 +89,12 @@ class SyncIsError {
   bool on_;
 };
 
+// The loss `key` for maps of c channels on both sides (MGD's generator is sized by them).
+std::shared_ptr<cwd::losses::DistillLoss> contract_loss(const std::string& key, const json& options = {},
+                                                        int64_t c = 4) {
+  return cwd::losses::create_for_maps(key, options, /*feature_map=*/false, c, c);
+}
+
 // Float32 inputs N×C×H×W for `key` (labels for the losses that need them, 10% ignored).
 Inputs make_inputs(const std::string& key, int64_t n = 2, int64_t c = 4, int64_t h = 6,
                    int64_t w = 7, uint64_t seed = 7) {
@@ -122,16 +130,23 @@ TEST(LossesGolden, ValuesAndStudentGradientsMatch) {
     auto loss = create(c.at("key"), c.at("options"));
     loss->to(torch::kDouble);
     loss->train();  // the adapter's BatchNorm uses batch statistics, as the generator does
-    if (c.contains("adapter")) {
+    // Trained parts by name: the adapter's ("adapter." + name) or, under "params", the loss's own
+    // names as the spec gives them (MGD's align and generator).
+    for (const auto& [block, prefix] : {std::pair{"adapter", "adapter."}, std::pair{"params", ""}}) {
+      if (!c.contains(block)) continue;
       torch::NoGradGuard no_grad;
       auto params = loss->named_parameters();
-      ASSERT_EQ(params.size(), c.at("adapter").size());
-      for (const auto& item : c.at("adapter").items()) {
-        auto* p = params.find("adapter." + item.key());
+      ASSERT_EQ(params.size(), c.at(block).size());
+      for (const auto& item : c.at(block).items()) {
+        auto* p = params.find(prefix + item.key());
         ASSERT_NE(p, nullptr) << item.key();
+        ASSERT_EQ(p->sizes(), tensor_from(item.value(), torch::kDouble).sizes()) << item.key();
         p->copy_(tensor_from(item.value(), torch::kDouble));
       }
     }
+    // MGD's mask: the fixture drew it with Python's torch.rand after this seed, from the same CPU
+    // generator as libtorch's.
+    if (c.contains("mask_seed")) torch::manual_seed(c.at("mask_seed").get<uint64_t>());
     auto student = tensor_from(c.at("student"), torch::kDouble).requires_grad_(true);
     auto teacher = tensor_from(c.at("teacher"), torch::kDouble);
     auto labels =
@@ -157,7 +172,7 @@ class Contract : public ::testing::TestWithParam<std::string> {};
 TEST_P(Contract, FiniteNonNegativeScalar) {
   const auto key = GetParam();
   auto in = make_inputs(key);
-  auto value = create(key, {})->forward(in.student, in.teacher, in.labels);
+  auto value = contract_loss(key)->forward(in.student, in.teacher, in.labels);
   ASSERT_EQ(value.dim(), 0);
   EXPECT_EQ(value.scalar_type(), torch::kFloat);
   EXPECT_TRUE(std::isfinite(value.item<double>()));
@@ -167,7 +182,11 @@ TEST_P(Contract, FiniteNonNegativeScalar) {
 TEST_P(Contract, ZeroWhenStudentEqualsTeacher) {
   const auto key = GetParam();
   auto in = make_inputs(key);
-  auto value = create(key, {})->forward(in.teacher.clone(), in.teacher, in.labels);
+  auto value = contract_loss(key)->forward(in.teacher.clone(), in.teacher, in.labels);
+  if (key == "mgd") {  // its untrained generator does not rebuild T from T
+    EXPECT_GT(value.item<double>(), 0.0);
+    return;
+  }
   EXPECT_GE(value.item<double>(), 0.0);
   EXPECT_NEAR(value.item<double>(), 0.0, 1e-6);
 }
@@ -177,7 +196,7 @@ TEST_P(Contract, GradientReachesOnlyTheStudent) {
   auto in = make_inputs(key);
   auto student = in.student.clone().requires_grad_(true);
   auto teacher = in.teacher.clone().requires_grad_(true);
-  auto value = create(key, {})->forward(student, teacher, in.labels);
+  auto value = contract_loss(key)->forward(student, teacher, in.labels);
   ASSERT_TRUE(value.requires_grad());
   value.backward();
   EXPECT_FALSE(teacher.grad().defined());
@@ -189,7 +208,7 @@ TEST_P(Contract, StudentIsResizedToTheTeacher) {
   const auto key = GetParam();
   auto in = make_inputs(key, 2, 4, 6, 7);
   auto small = torch::randn({2, 4, 3, 4}).requires_grad_(true);
-  auto value = create(key, {})->forward(small, in.teacher, in.labels);
+  auto value = contract_loss(key)->forward(small, in.teacher, in.labels);
   value.backward();
   EXPECT_TRUE(std::isfinite(value.item<double>()));
   EXPECT_EQ(small.grad().sizes(), small.sizes());
@@ -198,7 +217,7 @@ TEST_P(Contract, StudentIsResizedToTheTeacher) {
 TEST_P(Contract, BadInputsThrowNamingTheLoss) {
   const auto key = GetParam();
   auto in = make_inputs(key);
-  auto loss = create(key, {});
+  auto loss = contract_loss(key);
   EXPECT_EQ(error_of([&] { loss->forward(in.student[0], in.teacher, in.labels); }),
             key + ": student map is 3-D, expected N×C×H×W");
   EXPECT_EQ(error_of([&] { loss->forward(in.student, in.teacher.unsqueeze(0), in.labels); }),
@@ -232,7 +251,8 @@ TEST_P(Contract, InfoOptionsFlops) {
   EXPECT_FALSE(info.title.empty());
   EXPECT_FALSE(info.paper.empty());
   EXPECT_EQ(info.needs_labels, key == "ifvd");
-  EXPECT_EQ(info.adapts_channels, key == "cwd" || key == "pi");
+  EXPECT_EQ(info.adapts_channels, key == "cwd" || key == "pi" || key == "dist");
+  EXPECT_EQ(info.needs_channels, key == "mgd");
   // options() is complete and round-trips through create().
   const auto resolved = loss->options();
   EXPECT_TRUE(resolved.contains("weight"));
@@ -258,7 +278,7 @@ TEST_P(Contract, InfoOptionsFlops) {
 TEST_P(Contract, CheckValuesGivesForwardsMessages) {
   const auto key = GetParam();
   auto in = make_inputs(key);
-  auto loss = create(key, {});
+  auto loss = contract_loss(key);
   auto check = [&](const torch::Tensor& s, const torch::Tensor& t) {
     cwd::losses::check_values(key, s, t, in.labels, 255);
   };
@@ -289,7 +309,8 @@ TEST_P(Contract, CudaForwardDoesNotSync) {
   }
 #endif
   auto in = make_inputs(key, 2, 19, 16, 32);
-  std::vector<json> option_sets = {json::object()};
+  // MGD without its random mask: CUDA's generator draws other numbers than the CPU's.
+  std::vector<json> option_sets = {key == "mgd" ? json{{"mask_ratio", 0.0}} : json::object()};
   if (create(key, {})->info().adapts_channels) {
     option_sets.push_back({{"student_channels", 19}, {"teacher_channels", 19}});
   }
@@ -297,8 +318,8 @@ TEST_P(Contract, CudaForwardDoesNotSync) {
     SCOPED_TRACE(options.dump());
     // float64: no TF32 in the adapter's convolution on CUDA.
     auto run = [&](const torch::Device& device) {
-      torch::manual_seed(0);  // the same adapter weights on both devices
-      auto loss = create(key, options);
+      torch::manual_seed(0);  // the same adapter (generator) weights on both devices
+      auto loss = contract_loss(key, options, 19);
       loss->to(device, torch::kDouble);
       auto s = in.student.to(device, torch::kDouble).requires_grad_(true);
       auto t = in.teacher.to(device, torch::kDouble);
@@ -333,9 +354,10 @@ INSTANTIATE_TEST_SUITE_P(AllLosses, Contract, ::testing::ValuesIn(known_keys()),
 // ---- registry and options ---------------------------------------------------------------------
 
 TEST(LossRegistry, KeysAndUnknownLoss) {
-  EXPECT_EQ(known_keys(), (std::vector<std::string>{"at", "cwd", "ifvd", "local", "pa", "pi"}));
+  EXPECT_EQ(known_keys(),
+            (std::vector<std::string>{"at", "cwd", "dist", "ifvd", "local", "mgd", "pa", "pi"}));
   EXPECT_EQ(error_of([] { create("cwdd", {}); }),
-            "unknown loss 'cwdd' (known: at, cwd, ifvd, local, pa, pi)");
+            "unknown loss 'cwdd' (known: at, cwd, dist, ifvd, local, mgd, pa, pi, or script:PATH.pt for a TorchScript loss)");
 }
 
 // info().adapts_channels says which losses take the adapter options (the trainer relies on it).
@@ -343,9 +365,9 @@ TEST(LossRegistry, AdaptsChannelsExactlyWhereTheAdapterOptionsExist) {
   const json adapter = {{"student_channels", 6}, {"teacher_channels", 4}};
   for (const auto& key : known_keys()) {
     SCOPED_TRACE(key);
-    const bool adapts = create(key, {})->info().adapts_channels;
-    EXPECT_EQ(adapts, key == "cwd" || key == "pi");
-    if (adapts) {
+    const auto info = create(key, {})->info();
+    EXPECT_EQ(info.adapts_channels, key == "cwd" || key == "pi" || key == "dist");
+    if (info.adapts_channels || info.needs_channels) {
       EXPECT_GT(create(key, adapter)->extra_params(), 0);
     } else {
       EXPECT_EQ(error_of([&] { create(key, adapter); }).rfind(key + ": unknown option", 0), 0u);
@@ -356,7 +378,8 @@ TEST(LossRegistry, AdaptsChannelsExactlyWhereTheAdapterOptionsExist) {
 TEST(LossRegistry, CostFormulasAsInThePaper) {
   const std::map<std::string, std::string> formulas = {{"at", "h·w·c"},      {"pi", "h·w·c"},
                                                        {"local", "8·h·w·c"}, {"pa", "(h·w)²·c"},
-                                                       {"ifvd", "h·w·c·n"},  {"cwd", "h·w·c"}};
+                                                       {"ifvd", "h·w·c·n"},  {"cwd", "h·w·c"},
+                                                       {"dist", "h·w·c"},    {"mgd", "h·w·9·c²"}};
   for (const auto& [key, formula] : formulas) EXPECT_EQ(create(key, {})->info().formula, formula);
 }
 
@@ -372,6 +395,12 @@ TEST(LossOptions, DefaultsFromTheSpec) {
   EXPECT_EQ(cwd::losses::default_options("pa"),
             (json{{"weight", 1.0}, {"pool", 1}, {"form", "auto"}}));
   EXPECT_EQ(cwd::losses::default_options("ifvd"), (json{{"weight", 200.0}, {"ignore_index", 255}}));
+  EXPECT_EQ(cwd::losses::default_options("dist"),
+            (json{{"weight", 1.0}, {"tau", 1.0}, {"beta", 1.0}, {"gamma", 1.0},
+                  {"student_channels", nullptr}, {"teacher_channels", nullptr}}));
+  EXPECT_EQ(cwd::losses::default_options("mgd"),
+            (json{{"weight", 2e-5}, {"mask_ratio", 0.75}, {"student_channels", nullptr},
+                  {"teacher_channels", nullptr}}));
 }
 
 TEST(LossOptions, BadValuesNameLossKeyAndChoices) {
@@ -416,6 +445,19 @@ TEST(LossOptions, BadValuesNameLossKeyAndChoices) {
             }),
             "cwd: options student_channels and teacher_channels must be given together, got only "
             "student_channels");
+  EXPECT_EQ(error_of([] {
+              create("mgd", {{"mask_ratio", 1.5}});
+            }),
+            "mgd: option 'mask_ratio' must be a number in [0, 1], got 1.5");
+  EXPECT_EQ(error_of([] {
+              create("mgd", {{"student_channels", 4}});
+            }),
+            "mgd: option student_channels needs teacher_channels (the generator's width), got only "
+            "student_channels");
+  EXPECT_EQ(error_of([] {
+              create("dist", {{"gamma", -1}});
+            }),
+            "dist: option 'gamma' must be a number >= 0, got -1");
   EXPECT_EQ(error_of([] { create("at", json::array({1})); }),
             "at: options must be a JSON object, got [1]");
   EXPECT_EQ(error_of([] {
@@ -451,6 +493,10 @@ TEST(LossOptions, ConstructorsValidateLikeCreate) {
       {"pa", {{"form", "fast"}}, [] { PaLoss(PaOptions().form("fast")); }},
       {"ifvd", {{"ignore_index", -2}}, [] { IfvdLoss(IfvdOptions().ignore_index(-2)); }},
       {"ifvd", {{"weight", -3}}, [] { IfvdLoss(IfvdOptions().weight(-3)); }},
+      {"dist", {{"tau", 0}}, [] { DistLoss(DistOptions().tau(0)); }},
+      {"dist", {{"beta", -1}}, [] { DistLoss(DistOptions().beta(-1)); }},
+      {"mgd", {{"mask_ratio", -0.1}}, [] { MgdLoss(MgdOptions().mask_ratio(-0.1)); }},
+      {"mgd", {{"teacher_channels", 0}}, [] { MgdLoss(MgdOptions().teacher_channels(0)); }},
   };
   for (const auto& b : bad) {
     SCOPED_TRACE(b.key + " " + b.option.dump());
@@ -469,6 +515,8 @@ TEST(LossOptions, ConstructorsValidateLikeCreate) {
   EXPECT_NO_THROW(LocalOptions().validate());
   EXPECT_NO_THROW(PaOptions().validate());
   EXPECT_NO_THROW(IfvdOptions().validate());
+  EXPECT_NO_THROW(DistOptions().validate());
+  EXPECT_NO_THROW(MgdOptions().validate());
 }
 
 TEST(LossOptions, FunctionalFormsValidate) {
@@ -488,6 +536,55 @@ TEST(LossOptions, FunctionalFormsValidate) {
             "pa: option 'pool' must be an integer >= 1, got -1");
   EXPECT_EQ(error_of([&] { ifvd_loss(s, t, in.labels, IfvdOptions().ignore_index(-5)); }),
             "ifvd: option 'ignore_index' must be an integer >= -1, got -5");
+  EXPECT_EQ(error_of([&] { dist_loss(s, t, DistOptions().gamma(-2)); }),
+            "dist: option 'gamma' must be a number >= 0, got -2");
+}
+
+// ---- MGD: its generator, its mask and its channel counts -------------------------------------
+
+TEST(Mgd, ParametersHaveTheSpecNamesAndShapes) {
+  using cwd::losses::create;
+  auto same = create("mgd", {{"teacher_channels", 5}});
+  std::map<std::string, std::vector<int64_t>> want = {{"generator.0.weight", {5, 5, 3, 3}},
+                                                      {"generator.0.bias", {5}},
+                                                      {"generator.2.weight", {5, 5, 3, 3}},
+                                                      {"generator.2.bias", {5}}};
+  std::map<std::string, std::vector<int64_t>> got;
+  for (const auto& p : same->named_parameters()) got[p.key()] = p.value().sizes().vec();
+  EXPECT_EQ(got, want);
+  auto aligned = create("mgd", {{"student_channels", 3}, {"teacher_channels", 5}});
+  want["align.weight"] = {5, 3, 1, 1};
+  want["align.bias"] = {5};
+  got.clear();
+  for (const auto& p : aligned->named_parameters()) got[p.key()] = p.value().sizes().vec();
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(aligned->extra_params(), 2 * (5 * 5 * 9 + 5) + 5 * 3 + 5);
+}
+
+TEST(Mgd, MaskComesFromTheRandomStreamAndRatioZeroIsDeterministic) {
+  auto in = make_inputs("mgd", 2, 4, 6, 7);
+  auto value = [&](const json& options, uint64_t seed) {
+    torch::manual_seed(1);  // the same generator weights every time
+    auto loss = contract_loss("mgd", options);
+    torch::manual_seed(seed);
+    return loss->forward(in.student, in.teacher, {}).item<double>();
+  };
+  EXPECT_EQ(value({}, 5), value({}, 5));
+  EXPECT_NE(value({}, 5), value({}, 6));
+  EXPECT_EQ(value({{"mask_ratio", 0.0}}, 5), value({{"mask_ratio", 0.0}}, 6));
+  // mask_ratio 1 masks every position: the generator sees zeros, whatever the student.
+  EXPECT_EQ(value({{"mask_ratio", 1.0}}, 5), value({{"mask_ratio", 1.0}}, 6));
+  EXPECT_NE(value({}, 5), value({{"mask_ratio", 0.0}}, 5));
+}
+
+TEST(Mgd, ChannelCountsAreNamedWhenMissingOrWrong) {
+  auto in = make_inputs("mgd");
+  EXPECT_EQ(error_of([&] { cwd::losses::create("mgd", {})->forward(in.student, in.teacher, {}); }),
+            "mgd: the generator's width is unknown, expected option teacher_channels (and "
+            "student_channels when the maps differ)");
+  EXPECT_EQ(error_of([&] { contract_loss("mgd", {}, 5)->forward(in.student, in.teacher, {}); }),
+            "mgd: maps have 4 (student) and 4 (teacher) channels, expected student_channels = 5 "
+            "and teacher_channels = 5");
 }
 
 // ---- channel-wise losses and the adapter ------------------------------------------------------
@@ -682,7 +779,7 @@ TEST(BenchLosses, MeasuresEveryLossAndReports) {
   EXPECT_EQ(report["threads"], 1);
   opts.keys = {"nope"};
   EXPECT_EQ(error_of([&] { cwd::losses::bench_losses(opts); }),
-            "unknown loss 'nope' (known: at, cwd, ifvd, local, pa, pi)");
+            "unknown loss 'nope' (known: at, cwd, dist, ifvd, local, mgd, pa, pi, or script:PATH.pt for a TorchScript loss)");
 }
 
 TEST(BenchLosses, PeakMemoryOfPaDirectIsQuadraticGramIsNot) {

@@ -60,8 +60,7 @@ struct StepFixture {
     torch::manual_seed(3);
     student = cwd::train::build_network(small_net(0.125), kClasses);
     teacher = cwd::train::build_network(small_net(0.25), kClasses);
-    loss = cwd::train::make_loss(key, {{"weight", 5.0}}, placement, student->feature_channels(),
-                                 teacher->feature_channels());
+    loss = cwd::train::make_loss(key, {{"weight", 5.0}}, placement, student, teacher);
     distiller = cwd::train::Distiller(student, teacher, loss, placement);
     distiller->train();
     images = torch::randn({2, 3, 32, 48});
@@ -156,17 +155,21 @@ TEST(Distiller, TeacherStaysInEvalModeAndFrozen) {
 }
 
 TEST(Distiller, AdapterComesFromTheLossInfo) {
+  using cwd::losses::create_for_maps;
   for (const auto& key : cwd::losses::known_keys()) {
-    const auto loss = cwd::train::make_loss(key, nlohmann::json::object(), Placement::kFeature, 8, 16);
-    EXPECT_EQ(loss->extra_params() > 0, loss->info().adapts_channels) << key;
-    const auto on_logits = cwd::train::make_loss(key, nlohmann::json::object(), Placement::kLogit, 8, 16);
-    EXPECT_EQ(on_logits->extra_params(), 0) << key;
+    const auto loss = create_for_maps(key, nlohmann::json::object(), /*feature_map=*/true, 8, 16);
+    const auto info = loss->info();
+    EXPECT_EQ(loss->extra_params() > 0, info.adapts_channels || info.needs_channels) << key;
+    const auto on_logits = create_for_maps(key, nlohmann::json::object(), /*feature_map=*/false, 8, 16);
+    EXPECT_EQ(on_logits->extra_params() > 0, info.needs_channels) << key;
     // A loss's default options name the channel counts as null (the sweep starts from them):
     // null means the maps' own counts, as a missing key does.
-    const auto from_defaults =
-        cwd::train::make_loss(key, cwd::losses::default_options(key), Placement::kFeature, 8, 16);
+    const auto from_defaults = create_for_maps(key, cwd::losses::default_options(key), true, 8, 16);
     EXPECT_EQ(from_defaults->extra_params(), loss->extra_params()) << key;
   }
+  // MGD: the generator is C_T → C_T with 3×3 kernels, plus align (1×1, bias) when C_S ≠ C_T.
+  EXPECT_EQ(create_for_maps("mgd", {}, true, 8, 16)->extra_params(), 2 * (16 * 16 * 9 + 16) + 16 * 8 + 16);
+  EXPECT_EQ(create_for_maps("mgd", {}, false, 5, 5)->extra_params(), 2 * (5 * 5 * 9 + 5));
 }
 
 std::string source_path(const std::string& relative) { return std::string(CWD_SOURCE_DIR) + "/" + relative; }

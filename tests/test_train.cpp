@@ -283,6 +283,53 @@ TEST(Trainer, ResumeIsExact) {
   }
 }
 
+// MGD draws a random mask every step and trains its generator with the student: a run stopped
+// and resumed from its checkpoint (generator and its momentum included) ends bit-identical.
+TEST(Trainer, MgdResumeIsExactWithItsGeneratorInTheCheckpoint) {
+  cwd::testing::TempDir dir("mgd-resume");
+  auto teacher = tiny_run(dir.str(), "teacher");
+  teacher.role = cwd::train::Role::kTeacher;
+  teacher.net = cwd::train::preset("smoke").teacher;
+  teacher.schedule.iterations = 2;
+  ASSERT_TRUE(cwd::train::train_run(teacher).has_value());
+  auto student = [&](const std::string& name) {
+    auto c = tiny_run(dir.str(), name);
+    c.loss = "mgd";
+    c.placement = cwd::train::Placement::kFeature;
+    c.teacher = dir / "teacher.json";
+    c.loss_options = {{"weight", 1e-2}};
+    return c;
+  };
+  const auto record = cwd::train::train_run(student("straight"));
+  ASSERT_TRUE(record.has_value());
+  ASSERT_TRUE(record->loss.has_value());
+  EXPECT_GT(record->loss->extra_params, 0);
+  EXPECT_EQ(record->loss->options["mask_ratio"], 0.75);
+  auto split = student("split");
+  split.stop_after = 4;
+  EXPECT_FALSE(cwd::train::train_run(split).has_value());
+  const auto ckpt = cwd::models::load_safetensors(dir / "ckpt/split.safetensors");
+  int64_t in_checkpoint = 0;  // the generator (and align) are saved under loss.*
+  bool has_generator = false;
+  for (const auto& [name, tensor] : ckpt) {
+    if (name.rfind("loss.", 0) == 0) in_checkpoint += tensor.numel();
+    has_generator |= name == "loss.generator.0.weight";
+  }
+  EXPECT_TRUE(has_generator);
+  EXPECT_EQ(in_checkpoint, record->loss->extra_params);
+  split.stop_after = 0;
+  const auto resumed = cwd::train::train_run(split);
+  ASSERT_TRUE(resumed.has_value());
+  EXPECT_EQ(resumed->train.resumed_at, 4);
+  auto a = cwd::models::load_safetensors(dir / "weights/straight.safetensors");
+  auto b = cwd::models::load_safetensors(dir / "weights/split.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  EXPECT_EQ(record->train.curve, resumed->train.curve);
+}
+
 TEST(Trainer, RecordHasTheKeysOtherToolsRelyOn) {
   cwd::testing::TempDir dir("record");
   auto c = tiny_run(dir.str(), "r");

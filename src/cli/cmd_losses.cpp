@@ -119,8 +119,8 @@ void add_bench_losses(CLI::App& app) {
   cmd->add_option("--classes", o.num_classes, "Classes in the random labels")
       ->check(count_in(1, 255))
       ->capture_default_str();
-  cmd->add_option("--keys", o.keys, "Losses to run (default: all)")
-      ->check(CLI::IsMember(losses::known_keys()));
+  cmd->add_option("--keys", o.keys, "Losses to run (default: all built-in; script:PATH.pt too)")
+      ->check(known_loss());
   cmd->add_option("--options", args->options_json,
                   "Per-loss options as JSON, e.g. '{\"pa\":{\"pool\":2}}'")
       ->capture_default_str();

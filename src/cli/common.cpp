@@ -82,9 +82,7 @@ CLI::Validator positive_number() { return real_in(0, std::numeric_limits<double>
 CLI::Validator known_loss() {
   return CLI::Validator(
       [](std::string& value) -> std::string {
-        const auto keys = losses::known_keys();
-        if (std::find(keys.begin(), keys.end(), value) != keys.end()) return "";
-        return fmt::format("unknown loss '{}' (known: {})", value, fmt::join(keys, ", "));
+        return losses::is_known(value) ? "" : losses::unknown_loss(value);
       },
       "LOSS");
 }

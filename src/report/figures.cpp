@@ -1,5 +1,7 @@
 #include "src/report/figures.h"
 
+#include "losses/registry.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,11 +15,6 @@ namespace cwd::report {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool usable(const train::RunRecord& r) { return !r.diverged.has_value(); }
 
@@ -93,7 +90,7 @@ CurveSeries curve_series(const RowKey& row, const std::vector<const train::RunRe
 std::string RowKey::label() const {
   if (method.empty()) return "baseline";
   if (method == "teacher") return "teacher";
-  return fmt::format("{} ({})", upper(method), train::to_string(placement));
+  return fmt::format("{} ({})", losses::display_name(method), train::to_string(placement));
 }
 
 bool operator==(const RowKey& a, const RowKey& b) {

@@ -26,11 +26,8 @@ namespace cwd::train {
 namespace fs = std::filesystem;
 
 void check_methods(const std::vector<std::string>& methods) {
-  const auto known = losses::known_keys();
   for (const auto& m : methods) {
-    if (std::find(known.begin(), known.end(), m) == known.end()) {
-      throw Error(fmt::format("unknown loss '{}' (known: {})", m, fmt::join(known, ", ")));
-    }
+    if (!losses::is_known(m)) throw Error(losses::unknown_loss(m));
   }
 }
 

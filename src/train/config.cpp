@@ -1,5 +1,6 @@
 #include "src/train/config.h"
 
+#include "losses/registry.h"
 #include "src/core/error.h"
 #include "src/core/json_io.h"
 #include "src/core/json_keys.h"
@@ -48,7 +49,7 @@ Preset make_smoke() {
   p.teacher_schedule = {16, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {12, 4, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 1;
-  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
+  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd", "dist", "mgd"};
   p.placements = {Placement::kLogit};
   p.checkpoint_every = 6;
   p.log_every = 4;
@@ -60,8 +61,8 @@ Preset make_quick() {
   Preset p;
   p.name = "quick";
   p.description =
-      "the default: teacher + baseline + the six methods on the logit map, three seeds, pretrained backbones; "
-      "~11 min on 2 cores once the backbones and the teacher are trained";
+      "the default: teacher + baseline + eight methods (the paper's six, DIST, MGD) on the logit map, three seeds, "
+      "pretrained backbones; ~14 min on 2 cores once the backbones and the teacher are trained";
   p.data.train_size = 2975;
   p.data.val_size = 500;
   p.data.height = 64;
@@ -79,7 +80,7 @@ Preset make_quick() {
   p.teacher_schedule = {1500, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {400, 8, 0.02, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 3;
-  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
+  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd", "dist", "mgd"};
   p.placements = {Placement::kLogit};
   p.loss_options = swept_weights();
   p.checkpoint_every = 50;
@@ -107,7 +108,7 @@ Preset make_cityscapes_paper() {
   p.teacher_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.student_schedule = {40000, 8, 0.01, 0.9, 5e-4, 0.9, 0.4};
   p.seeds = 3;
-  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd"};
+  p.methods = {"cwd", "at", "pi", "local", "pa", "ifvd", "dist", "mgd"};
   p.placements = {Placement::kFeature, Placement::kLogit};
   p.checkpoint_every = 2000;
   p.log_every = 50;
@@ -186,7 +187,9 @@ models::ResNetOptions resnet_options(const NetConfig& net) {
 
 std::string default_run_name(const RunConfig& c) {
   std::string base = to_string(c.role);
-  if (!c.loss.empty()) base = c.loss + "-" + to_string(c.placement);
+  if (!c.loss.empty()) {
+    base = losses::file_label(c.loss) + "-" + to_string(c.placement);
+  }
   return fmt::format("{}-s{}", base, c.seed);
 }
 

@@ -25,18 +25,14 @@ torch::Tensor supervised_loss(const torch::Tensor& logits, const torch::Tensor& 
          aux_weight * segmentation_loss(aux, labels, ignore_index);
 }
 
-std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, nlohmann::json options,
-                                               Placement placement, int64_t student_channels,
-                                               int64_t teacher_channels) {
-  if (!options.is_object()) options = nlohmann::json::object();
-  if (placement == Placement::kFeature && losses::create(key, options)->info().adapts_channels) {
-    // Unset or null (as in a loss's default options) means: the maps' own channel counts.
-    for (const auto& [option, channels] : {std::pair{"student_channels", student_channels},
-                                           std::pair{"teacher_channels", teacher_channels}}) {
-      if (options.value(option, nlohmann::json()).is_null()) options[option] = channels;
-    }
-  }
-  return losses::create(key, options);
+std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, const nlohmann::json& options,
+                                               Placement placement, const models::PSPNet& student,
+                                               const models::PSPNet& teacher) {
+  const bool feature = placement == Placement::kFeature;
+  auto channels = [feature](const models::PSPNet& net) {
+    return feature ? net->feature_channels() : net->options().num_classes();
+  };
+  return losses::create_for_maps(key, options, feature, channels(student), channels(teacher));
 }
 
 DistillerImpl::DistillerImpl(models::PSPNet student) : student_(register_module("student", student)) {}

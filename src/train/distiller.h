@@ -83,10 +83,11 @@ class DistillerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Distiller);
 
-/// The loss `key` with `options` for a student/teacher pair: on feature maps, a loss whose
-/// info() says it adapts channels gets the two channel counts (unless the options set them).
-std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, nlohmann::json options,
-                                               Placement placement, int64_t student_channels,
-                                               int64_t teacher_channels);
+/// The loss `key` with `options` for a student/teacher pair at `placement`: a loss that adapts
+/// channels (on feature maps) or always needs them (MGD) gets the channel counts of the two maps
+/// (unless the options set them; losses::create_for_maps).
+std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, const nlohmann::json& options,
+                                               Placement placement, const models::PSPNet& student,
+                                               const models::PSPNet& teacher);
 
 }  // namespace cwd::train

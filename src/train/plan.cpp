@@ -1,6 +1,7 @@
 #include "src/train/plan.h"
 
 #include "losses/registry.h"
+#include "losses/script.h"
 #include "src/train/network.h"
 
 #include <filesystem>
@@ -19,7 +20,10 @@ RunPlan resolve_plan(RunConfig config) {
   if (config.name.empty()) config.name = default_run_name(config);
   validate(config);
   if (!config.loss.empty()) {
-    losses::create(config.loss, config.loss_options);
+    const auto loss = losses::create(config.loss, config.loss_options);
+    // A TorchScript loss is pinned to its file's content: the hash enters the config hash, so a
+    // changed file neither resumes an old checkpoint nor reuses an old record.
+    if (losses::is_script_key(config.loss)) config.loss_options["file_hash"] = loss->options().at("file_hash");
     if (config.teacher_id.empty()) config.teacher_id = teacher_identity(config.teacher);
   }
   RunPlan plan;

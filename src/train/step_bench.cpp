@@ -97,8 +97,7 @@ StepBenchCase run_case(const std::string& name, const StepBenchOptions& o, const
     teacher->eval();
     for (auto& t : teacher->parameters()) t.set_requires_grad(false);
     const auto options = preset_loss_options(p, "cwd", Placement::kLogit, o.cwd_options);
-    auto loss = make_loss("cwd", options, Placement::kLogit, student->feature_channels(),
-                          teacher->feature_channels());
+    auto loss = make_loss("cwd", options, Placement::kLogit, student, teacher);
     if (o.channels_last) params_to_channels_last(*teacher);
     distiller = Distiller(student, teacher, loss, Placement::kLogit);
     c.description += fmt::format(" + CWD (logit, {}) from frozen {}", loss->options().dump(),

@@ -82,7 +82,7 @@ nlohmann::json run_sweep(const SweepConfig& sc) {
       for (double f : sc.factors) {
         StudentSpec spec{0, m, placement, defaults, teacher, ""};
         spec.loss_options["weight"] = base * f;
-        spec.name = fmt::format("{}-{}-w{}", m, to_string(placement), weight_label(base * f));
+        spec.name = fmt::format("{}-{}-w{}", losses::file_label(m), to_string(placement), weight_label(base * f));
         runs.push_back({plan_student(p, adjust, out, spec), "distill"});
       }
     }

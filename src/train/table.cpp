@@ -42,11 +42,7 @@ double mean_of(const std::vector<double>& v) {
   return v.empty() ? 0 : s / v.size();
 }
 
-std::string title_of(const std::string& key) {
-  std::string t = key;
-  std::transform(t.begin(), t.end(), t.begin(), ::toupper);
-  return t;
-}
+std::string title_of(const std::string& key) { return losses::display_name(key); }
 
 // The runs of one method × placement.
 struct RowRuns {
@@ -118,8 +114,8 @@ void add_student_run(Gathered& g, const RunRecord& r) {
     }
   }
   if (r.loss) {
-    const auto known = losses::known_keys();
-    if (std::find(known.begin(), known.end(), r.loss->key) == known.end()) {
+    if (!losses::is_known(r.loss->key)) {
+      const auto known = losses::known_keys();
       throw Error(fmt::format("record '{}' uses loss '{}', which this cwd-bench does not know (known: {}); build "
                               "the version that wrote it, or move the record out",
                               file_of(r), r.loss->key, fmt::join(known, ", ")));

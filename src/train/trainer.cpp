@@ -98,8 +98,7 @@ Distiller build_distiller(const RunConfig& cfg, int64_t classes, torch::Device d
   models::PSPNet student = build_network(cfg.net, classes);
   student->to(device);
   if (teacher == nullptr) return Distiller(student);
-  auto loss = make_loss(cfg.loss, cfg.loss_options, cfg.placement, student->feature_channels(),
-                        teacher->net->feature_channels());
+  auto loss = make_loss(cfg.loss, cfg.loss_options, cfg.placement, student, teacher->net);
   loss->to(device);
   return Distiller(student, teacher->net, loss, cfg.placement);
 }
@@ -401,7 +400,11 @@ std::optional<LossRecord> loss_record(const Member& s, const TermStats& term) {
   l.peak_bytes = term.peak_bytes;
   l.measured_iters = term.ms_count;
   l.map_shape = s.distiller->map_shape();
-  if (l.map_shape) l.gflops = loss->flops(*l.map_shape) / 1e9;
+  // A TorchScript loss has no FLOP formula (NaN): no count then.
+  if (l.map_shape) {
+    const double flops = loss->flops(*l.map_shape);
+    if (std::isfinite(flops)) l.gflops = flops / 1e9;
+  }
   return l;
 }
 

@@ -73,8 +73,7 @@ MemoryEstimate estimate_cohort_memory(const std::vector<RunConfig>& members) {
     if (!c.loss.empty()) {
       if (!teachers.count(c.teacher)) teachers.emplace(c.teacher, load_network(c.teacher, device));
       const auto& t = teachers.at(c.teacher).net;
-      trainable += tensor_bytes(make_loss(c.loss, c.loss_options, c.placement, student->feature_channels(),
-                                          t->feature_channels())->parameters());
+      trainable += tensor_bytes(make_loss(c.loss, c.loss_options, c.placement, student, t)->parameters());
     }
     e.per_member.push_back(3 * trainable);
     if (activations == 0) activations = student_step_bytes(student, c, device);
