@@ -29,8 +29,10 @@ constexpr const char* kPretrained = "fashion-items";
 std::map<std::string, nlohmann::json> swept_weights() {
   return {{"at/feature", {{"weight", 1000.0}}},   {"at/logit", {{"weight", 1000.0}}},
           {"cwd/feature", {{"weight", 0.3}}},     {"cwd/logit", {{"weight", 9.0}}},
+          {"dist/feature", {{"weight", 10.0}}},   {"dist/logit", {{"weight", 3.0}}},
           {"ifvd/feature", {{"weight", 20.0}}},   {"ifvd/logit", {{"weight", 20.0}}},
           {"local/feature", {{"weight", 10.0}}},  {"local/logit", {{"weight", 1.0}}},
+          {"mgd/feature", {{"weight", 2e-4}}},    {"mgd/logit", {{"weight", 2e-6}}},
           {"pa/feature", {{"weight", 3.0}}},      {"pa/logit", {{"weight", 1.0 / 3.0}}},
           {"pi/feature", {{"weight", 100.0}}},    {"pi/logit", {{"weight", 10.0 / 3.0}}}};
 }
