@@ -248,6 +248,17 @@ cwd::train::RunConfig tiny_run(const std::string& out, const std::string& name) 
   return c;
 }
 
+// The two safetensors files hold the same names and the same values, bit for bit.
+void expect_same_tensors(const std::string& path_a, const std::string& path_b) {
+  const auto a = cwd::models::load_safetensors(path_a);
+  const auto b = cwd::models::load_safetensors(path_b);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
+}
+
 TEST(Trainer, ResumeIsExact) {
   cwd::testing::TempDir dir("resume");
   // 8 iterations straight ...
@@ -264,13 +275,7 @@ TEST(Trainer, ResumeIsExact) {
   const auto resumed = cwd::train::train_run(split);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_EQ(resumed->train.resumed_at, 4);
-  auto a = cwd::models::load_safetensors(dir / "weights/straight.safetensors");
-  auto b = cwd::models::load_safetensors(dir / "weights/split.safetensors");
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].first, b[i].first);
-    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
-  }
+  expect_same_tensors(dir / "weights/straight.safetensors", dir / "weights/split.safetensors");
   EXPECT_DOUBLE_EQ(record->eval.miou, resumed->eval.miou);
   // A changed recipe does not silently continue an old checkpoint.
   auto changed = tiny_run(dir.str(), "split");
@@ -321,12 +326,7 @@ TEST(Trainer, MgdResumeIsExactWithItsGeneratorInTheCheckpoint) {
   const auto resumed = cwd::train::train_run(split);
   ASSERT_TRUE(resumed.has_value());
   EXPECT_EQ(resumed->train.resumed_at, 4);
-  auto a = cwd::models::load_safetensors(dir / "weights/straight.safetensors");
-  auto b = cwd::models::load_safetensors(dir / "weights/split.safetensors");
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
-  }
+  expect_same_tensors(dir / "weights/straight.safetensors", dir / "weights/split.safetensors");
   EXPECT_EQ(record->train.curve, resumed->train.curve);
 }
 

@@ -16,6 +16,10 @@
 
 #include <unistd.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 // The CUDA statistics need both the c10 CUDA header and the CUDA runtime headers: Debian's
 // CPU-only libtorch ships the former without the latter.
 #if defined(__has_include)
@@ -243,6 +247,13 @@ struct PeakRegistry {
     active.erase(std::remove(active.begin(), active.end(), scope), active.end());
   }
 };
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
 
 void install_cpu_memory_counter() { counting_allocator_or_null(/*install=*/true); }
 

@@ -35,6 +35,13 @@ int64_t physical_memory_bytes();
 /// first call is not counted; its frees are not counted either (they go to the old deleter).
 void install_cpu_memory_counter();
 
+/// Asks glibc's malloc to keep freed memory for reuse instead of handing it back to the kernel at
+/// once: blocks up to 32 MiB come from the heap (not a fresh mmap each), and up to 1 GiB of free
+/// heap stays mapped. libtorch frees and re-allocates the same tensors every step; without this a
+/// C++ process pays page faults for them again each time (a Python process is spared by the
+/// interpreter's own allocations; BENCHMARKS.md, "DIST and MGD"). A no-op without glibc.
+void keep_freed_memory();
+
 /// True once install_cpu_memory_counter() has run (and no one replaced the allocator since).
 bool cpu_memory_counter_installed();
 

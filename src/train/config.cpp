@@ -64,7 +64,7 @@ Preset make_quick() {
   p.name = "quick";
   p.description =
       "the default: teacher + baseline + eight methods (the paper's six, DIST, MGD) on the logit map, three seeds, "
-      "pretrained backbones; ~14 min on 2 cores once the backbones and the teacher are trained";
+      "pretrained backbones; ~15 min on 2 cores once the backbones and the teacher are trained";
   p.data.train_size = 2975;
   p.data.val_size = 500;
   p.data.height = 64;
