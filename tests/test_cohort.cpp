@@ -21,8 +21,9 @@ using cwd::train::CohortRun;
 using cwd::train::RunConfig;
 using cwd::train::RunRecord;
 
-// The smoke comparison's students (baseline + six methods on the logit map, and CWD, AT and
-// PI on the feature map: adapters included), teacher trained first into `dir`.
+// The smoke comparison's students (baseline + the eight methods on the logit map, and CWD, AT,
+// PI and MGD on the feature map: adapters and MGD's generator and random mask included), teacher
+// trained first into `dir`.
 std::vector<RunConfig> smoke_students(const std::string& dir) {
   cwd::train::CompareConfig cc;
   cc.preset = "smoke";
@@ -34,7 +35,7 @@ std::vector<RunConfig> smoke_students(const std::string& dir) {
     if (run.kind == "teacher") {
       cwd::train::train_run(run.config);
     } else if (run.config.placement == cwd::train::Placement::kLogit || run.config.loss == "cwd" ||
-               run.config.loss == "at" || run.config.loss == "pi") {
+               run.config.loss == "at" || run.config.loss == "pi" || run.config.loss == "mgd") {
       students.push_back(run.config);
     }
   }
@@ -70,7 +71,7 @@ void expect_same_result(const RunRecord& a, const std::string& dir_a, const RunR
 TEST(Cohort, RecordsEqualSeparateRunsBitForBit) {
   cwd::testing::TempDir dir("cohort");
   const auto students = smoke_students(dir / "separate");
-  ASSERT_EQ(students.size(), 10u);
+  ASSERT_EQ(students.size(), 13u);  // baseline, the 8 methods on logits, CWD, AT, PI, MGD on features
   std::vector<RunRecord> separate;
   for (const auto& c : students) separate.push_back(*cwd::train::train_run(c));
 

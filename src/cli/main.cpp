@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   // SIGINT/SIGTERM: training finishes its step, checkpoints, and exits 130 (src/core/interrupt.h).
   cwd::install_interrupt_handlers();
   CLI::App app{"cwd-bench: compare distillation losses for semantic segmentation "
-               "(CWD, AT, PI, LOCAL, PA, IFVD) under one teacher, student, data and budget"};
+               "(CWD, AT, PI, LOCAL, PA, IFVD, DIST, MGD, or your own in TorchScript) under one teacher, student, data and budget"};
   app.set_version_flag("--version", fmt::format("cwd-bench {} ({})", cwd::version(), cwd::git_commit()));
   app.require_subcommand(1);
   // Bad flags: one line naming the flag and what it accepts (CLI11 adds a second, "Run with --help").
