@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, and runs the default comparison (quick preset:
-# teacher, baseline student and the six losses on the logit map, three seeds) in runs/<preset>/,
+# teacher, baseline student and eight losses on the logit map, three seeds) in runs/<preset>/,
 # then says whether it reproduces the committed results/<preset>/ exactly, and ends with the path
 # of the report (figures and the table as a web page, <out>/report/index.html).
-# Time on 2 CPU cores: ~25 min the first time (backbone pretraining and the teacher included),
-# ~11 min once the pretrained backbones (~/.cache/cwd-bench) and the teacher are there.
+# Time on 2 CPU cores, measured with the paper's six losses: 25 min 11 s the first time (backbone
+# pretraining and the teacher included), 10 min 53 s once the pretrained backbones
+# (~/.cache/cwd-bench) and the teacher are there; DIST and MGD add about 3 min 44 s of training.
 # Extra arguments go to `cwd-bench compare`, e.g. scripts/run.sh --preset full
 set -euo pipefail
 cd "$(dirname "$0")/.."
