@@ -2,7 +2,8 @@
 // value and student gradient on CUDA against the CPU, PA's two forms at the paper's 64×128 logit
 // map (time and peak bytes from the CUDA caching allocator), a PSPNet-R18 training step, and the
 // twin fixture's first training step (tests/fixtures/twin/) on CUDA against the CPU, and the
-// training Distiller's step on CUDA (measured and plain) against the CPU, with check_values().
+// training Distiller's step on CUDA (measured and plain) against the CPU, with check_values(),
+// and a TorchScript loss saved by torch 1.13 against the built-in CWD on CUDA.
 #include "losses/common.h"
 #include "losses/registry.h"
 #include "src/train/distiller.h"
@@ -40,8 +41,7 @@ StepResult distiller_step(const std::string& key, cwd::train::Placement placemen
   torch::manual_seed(3);
   PSPNet student(PSPNetOptions(5).dropout(0).backbone(ResNetOptions().width(0.125)));
   PSPNet teacher(PSPNetOptions(5).dropout(0).backbone(ResNetOptions().width(0.25)));
-  auto loss = cwd::train::make_loss(key, {{"weight", 5.0}}, placement, student->feature_channels(),
-                                    teacher->feature_channels());
+  auto loss = cwd::train::make_loss(key, {{"weight", 5.0}}, placement, student, teacher);
   auto images = torch::randn({2, 3, 32, 48});
   auto labels = torch::randint(0, 5, {2, 32, 48}, torch::kLong);
   student->to(device);
@@ -111,7 +111,11 @@ int main() {
   for (const auto& key : cwd::losses::known_keys()) {
     nlohmann::json row;
     auto run = [&](const torch::Device& device) {
-      auto loss = cwd::losses::create(key, nlohmann::json::object());
+      // MGD without its mask (CUDA's generator draws other numbers than the CPU's), and the same
+      // generator weights on both devices.
+      torch::manual_seed(1);
+      const auto options = key == "mgd" ? nlohmann::json{{"mask_ratio", 0.0}} : nlohmann::json::object();
+      auto loss = cwd::losses::create_for_maps(key, options, /*feature_map=*/false, 19, 19);
       loss->to(device);
       auto s = s_cpu.to(device).clone().requires_grad_(true);
       cwd::PeakMemoryScope scope(device);
@@ -130,6 +134,29 @@ int main() {
     row["ok"] = ok;
     all_ok = all_ok && ok;
     report["losses"][key] = row;
+  }
+  // A TorchScript loss saved by torch 1.13 (CWD written in Python, tests/fixtures/script/cwd.pt)
+  // loads in this libtorch and equals the built-in CWD on CUDA, in value and gradient.
+  {
+    auto scripted = cwd::losses::create(std::string("script:") + CWD_SOURCE_DIR + "/tests/fixtures/script/cwd.pt",
+                                        nlohmann::json::object());
+    auto builtin = cwd::losses::create("cwd", nlohmann::json::object());
+    scripted->to(cuda);
+    auto s1 = s_cpu.to(cuda, torch::kDouble).requires_grad_(true);
+    auto s2 = s_cpu.to(cuda, torch::kDouble).requires_grad_(true);
+    const auto t = t_cpu.to(cuda, torch::kDouble);
+    auto v1 = scripted->forward(s1, t, y_cpu.to(cuda));
+    auto v2 = builtin->forward(s2, t, y_cpu.to(cuda));
+    v1.backward();
+    v2.backward();
+    const double rel = std::abs(v1.item<double>() - v2.item<double>()) / std::abs(v2.item<double>());
+    const double grad_rel =
+        (s1.grad() - s2.grad()).abs().max().item<double>() / s2.grad().abs().max().item<double>();
+    const bool ok = rel < 1e-10 && grad_rel < 1e-10;
+    report["script_loss"] = {{"file", "tests/fixtures/script/cwd.pt"}, {"scripted", v1.item<double>()},
+                             {"builtin", v2.item<double>()}, {"rel_diff", rel}, {"grad_rel_diff", grad_rel},
+                             {"ok", ok}};
+    all_ok = all_ok && ok;
   }
   // PA at the paper's 64×128 logit map, batch 8: direct (P×P) vs Gram form on the GPU.
   auto s = torch::randn({8, 19, 64, 128}, torch::TensorOptions().device(cuda));
