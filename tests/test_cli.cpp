@@ -39,6 +39,16 @@ TEST(Cli, ErrorTexts) {
   expect_error("train --preset smoke --loss cwd --teacher /nonexistent/t.json", "teacher '/nonexistent/t.json' not found");
   expect_error("info --depth 18 --input 12", "--input '12' is not a size");
   expect_error("compare --from /nonexistent/dir", "--from: Directory does not exist");
+  // A TorchScript loss that is not there stops a run before anything trains or is measured.
+  expect_error("train --preset smoke --loss script:/nonexistent/l.pt --teacher /nonexistent/t.json",
+               "script:/nonexistent/l.pt: no file '/nonexistent/l.pt'; save the loss with "
+               "torch.jit.script(module).save(PATH)");
+  {
+    const auto r = run("bench-losses --keys dist script:/nonexistent/l.pt -c 3 --height 3 --width 3 --out /nonexistent/b.json");
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.output.find("script:/nonexistent/l.pt: no file"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("dist C=3"), std::string::npos) << r.output;  // nothing ran first
+  }
   expect_error("train --preset smoke --resume --out /nonexistent/run",
                "--resume: no checkpoint '/nonexistent/run/ckpt/student-s0.safetensors' to continue from");
   expect_error("train --preset smoke --init xavier", "unknown init 'xavier' (valid: kaiming, mmseg, torch)");

@@ -72,7 +72,11 @@ void run_bench_losses(BenchLossesArgs args) {
   if (!per_key.is_object()) {
     throw Error("--options: expected a JSON object keyed by loss, e.g. '{\"pa\":{\"pool\":2}}'");
   }
-  for (const auto& item : per_key.items()) losses::create(item.key(), item.value());  // validate
+  // Validate before anything runs: options, and every key (a script:PATH is loaded here).
+  for (const auto& item : per_key.items()) losses::create(item.key(), item.value());
+  for (const auto& key : args.options.keys) {
+    losses::create(key, per_key.contains(key) ? per_key.at(key) : nlohmann::json::object());
+  }
   args.options.options = per_key;
   std::cerr << fmt::format("bench-losses: N={} H={} W={} C={} on {}, {} thread(s) requested, "
                            "BLAS {}\n",
