@@ -91,15 +91,18 @@ std::shared_ptr<DistillLoss> create_for_maps(const std::string& key, nlohmann::j
                                              bool feature_map, int64_t student_channels,
                                              int64_t teacher_channels) {
   if (!options.is_object()) options = nlohmann::json::object();
-  const auto info = create(key, options)->info();
-  if ((feature_map && info.adapts_channels) || info.needs_channels) {
-    // Unset or null (as in a loss's default options) means: the maps' own channel counts.
-    for (const auto& [option, channels] : {std::pair{"student_channels", student_channels},
-                                           std::pair{"teacher_channels", teacher_channels}}) {
-      if (options.value(option, nlohmann::json()).is_null()) options[option] = channels;
-    }
+  auto loss = create(key, options);
+  const auto info = loss->info();
+  if (!((feature_map && info.adapts_channels) || info.needs_channels)) return loss;
+  // Unset or null (as in a loss's default options) means: the maps' own channel counts.
+  bool filled = false;
+  for (const auto& [option, channels] : {std::pair{"student_channels", student_channels},
+                                         std::pair{"teacher_channels", teacher_channels}}) {
+    if (!options.value(option, nlohmann::json()).is_null()) continue;
+    options[option] = channels;
+    filled = true;
   }
-  return create(key, options);
+  return filled ? create(key, options) : loss;
 }
 
 nlohmann::json default_options(const std::string& key) {
