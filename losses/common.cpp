@@ -314,7 +314,7 @@ ChannelAdapterImpl::ChannelAdapterImpl(int64_t in_channels, int64_t out_channels
   conv = register_module(
       "conv",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1).bias(false)));
-  bn = register_module("bn", torch::nn::BatchNorm2d(out_channels));
+  bn = register_module("bn", models::BatchNorm2d(out_channels));
 }
 
 torch::Tensor ChannelAdapterImpl::forward(const torch::Tensor& x) {

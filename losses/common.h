@@ -8,6 +8,7 @@
 // CUDA inputs it checks shapes, dtypes and devices only, and a trainer calls check_values() at its
 // log interval (one sync, the same messages).
 
+#include "models/shard.h"
 #include "src/core/error.h"
 
 #include <torch/torch.h>
@@ -170,7 +171,7 @@ class ChannelAdapterImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::nn::Conv2d conv{nullptr};
-  torch::nn::BatchNorm2d bn{nullptr};
+  models::BatchNorm2d bn{nullptr};
 };
 TORCH_MODULE(ChannelAdapter);
 

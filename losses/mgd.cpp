@@ -2,6 +2,8 @@
 
 #include "losses/mgd.h"
 
+#include "models/shard.h"
+
 #include <fmt/format.h>
 
 namespace cwd::losses {
@@ -75,9 +77,12 @@ torch::Tensor MgdLoss::forward(const torch::Tensor& student, const torch::Tensor
   }
   auto x = resize_to_teacher(align_.is_empty() ? student : align_->forward(student), teacher);
   if (options_.mask_ratio() > 0.0) {
-    // Keep a position where u <= 1 − mask_ratio (u uniform in [0, 1)).
-    const auto u = torch::rand({x.size(0), 1, x.size(2), x.size(3)},
-                               torch::TensorOptions().dtype(x.scalar_type()).device(x.device()));
+    // Keep a position where u <= 1 − mask_ratio (u uniform in [0, 1)). Drawn for the whole
+    // global batch when the batch is spread over processes (models::draw_rows).
+    const auto u = models::draw_rows(x.size(0), [&x](int64_t n) {
+      return torch::rand({n, 1, x.size(2), x.size(3)},
+                         torch::TensorOptions().dtype(x.scalar_type()).device(x.device()));
+    });
     x = x * u.le(1.0 - options_.mask_ratio()).to(x.scalar_type());
   }
   const auto rebuilt = generator_->forward(x);

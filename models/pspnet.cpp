@@ -42,7 +42,7 @@ void init_classifier(torch::nn::Conv2d& classifier) {
 
 ConvBNReLUImpl::ConvBNReLUImpl(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
     : conv_(register_module("conv", make_conv(in_channels, out_channels, kernel_size))),
-      bn_(register_module("bn", torch::nn::BatchNorm2d(out_channels))) {}
+      bn_(register_module("bn", BatchNorm2d(out_channels))) {}
 
 torch::Tensor ConvBNReLUImpl::forward(const torch::Tensor& x) { return bn_(conv_(x)).relu_(); }
 
@@ -62,7 +62,7 @@ PyramidPoolingHeadImpl::PyramidPoolingHeadImpl(int64_t in_channels, int64_t chan
   for (size_t i = 0; i < bins.size(); ++i) stages_->push_back(ConvBNReLU(in_channels, channels, 1));
   const auto concat = in_channels + static_cast<int64_t>(bins.size()) * channels;
   bottleneck_ = register_module("bottleneck", ConvBNReLU(concat, channels, 3));
-  dropout_ = register_module("dropout", torch::nn::Dropout2d(dropout));
+  dropout_ = register_module("dropout", Dropout2d(dropout));
   classifier_ = register_module("classifier", make_conv(channels, num_classes, 1, 1, 1, true));
 }
 
@@ -96,8 +96,8 @@ double PyramidPoolingHeadImpl::forward_cost(int64_t h, int64_t w) const {
 
 FCNHeadImpl::FCNHeadImpl(int64_t in_channels, int64_t channels, int64_t num_classes, double dropout)
     : conv_(register_module("conv", make_conv(in_channels, channels, 3))),
-      bn_(register_module("bn", torch::nn::BatchNorm2d(channels))),
-      dropout_(register_module("dropout", torch::nn::Dropout2d(dropout))),
+      bn_(register_module("bn", BatchNorm2d(channels))),
+      dropout_(register_module("dropout", Dropout2d(dropout))),
       classifier_(register_module("classifier", make_conv(channels, num_classes, 1, 1, 1, true))) {}
 
 torch::Tensor FCNHeadImpl::forward(const torch::Tensor& x) {

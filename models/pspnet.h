@@ -54,7 +54,7 @@ class ConvBNReLUImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
+  BatchNorm2d bn_{nullptr};
 };
 TORCH_MODULE(ConvBNReLU);
 
@@ -76,7 +76,7 @@ class PyramidPoolingHeadImpl : public torch::nn::Module {
   std::vector<int64_t> bins_;
   torch::nn::ModuleList stages_{nullptr};
   ConvBNReLU bottleneck_{nullptr};
-  torch::nn::Dropout2d dropout_{nullptr};
+  Dropout2d dropout_{nullptr};
   torch::nn::Conv2d classifier_{nullptr};
 };
 TORCH_MODULE(PyramidPoolingHead);
@@ -90,8 +90,8 @@ class FCNHeadImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv_{nullptr};
-  torch::nn::BatchNorm2d bn_{nullptr};
-  torch::nn::Dropout2d dropout_{nullptr};
+  BatchNorm2d bn_{nullptr};
+  Dropout2d dropout_{nullptr};
   torch::nn::Conv2d classifier_{nullptr};
 };
 TORCH_MODULE(FCNHead);

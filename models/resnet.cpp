@@ -29,7 +29,7 @@ int64_t scaled(int64_t base, double width) {
 /// Conv 1×1 + BN registered as "0" and "1", or an empty holder when the block keeps its shape.
 torch::nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
   if (stride == 1 && in == out) return nullptr;
-  return torch::nn::Sequential(make_conv(in, out, 1, stride), torch::nn::BatchNorm2d(out));
+  return torch::nn::Sequential(make_conv(in, out, 1, stride), BatchNorm2d(out));
 }
 
 /// Cost of a downsample branch (conv + BN), or 0 when there is none.
@@ -48,9 +48,9 @@ class BasicBlockImpl : public torch::nn::Module {
 
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, int64_t dilation)
       : conv1_(register_module("conv1", make_conv(in, planes, 3, stride, dilation))),
-        bn1_(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+        bn1_(register_module("bn1", BatchNorm2d(planes))),
         conv2_(register_module("conv2", make_conv(planes, planes, 3, 1, dilation))),
-        bn2_(register_module("bn2", torch::nn::BatchNorm2d(planes))),
+        bn2_(register_module("bn2", BatchNorm2d(planes))),
         downsample_(make_downsample(in, planes * kExpansion, stride)) {
     if (downsample_) register_module("downsample", downsample_);
   }
@@ -73,9 +73,9 @@ class BasicBlockImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1_;
-  torch::nn::BatchNorm2d bn1_;
+  BatchNorm2d bn1_;
   torch::nn::Conv2d conv2_;
-  torch::nn::BatchNorm2d bn2_;
+  BatchNorm2d bn2_;
   torch::nn::Sequential downsample_;
 };
 TORCH_MODULE(BasicBlock);
@@ -88,11 +88,11 @@ class BottleneckImpl : public torch::nn::Module {
 
   BottleneckImpl(int64_t in, int64_t planes, int64_t stride, int64_t dilation)
       : conv1_(register_module("conv1", make_conv(in, planes, 1))),
-        bn1_(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+        bn1_(register_module("bn1", BatchNorm2d(planes))),
         conv2_(register_module("conv2", make_conv(planes, planes, 3, stride, dilation))),
-        bn2_(register_module("bn2", torch::nn::BatchNorm2d(planes))),
+        bn2_(register_module("bn2", BatchNorm2d(planes))),
         conv3_(register_module("conv3", make_conv(planes, planes * kExpansion, 1))),
-        bn3_(register_module("bn3", torch::nn::BatchNorm2d(planes * kExpansion))),
+        bn3_(register_module("bn3", BatchNorm2d(planes * kExpansion))),
         downsample_(make_downsample(in, planes * kExpansion, stride)) {
     if (downsample_) register_module("downsample", downsample_);
   }
@@ -118,11 +118,11 @@ class BottleneckImpl : public torch::nn::Module {
 
  private:
   torch::nn::Conv2d conv1_;
-  torch::nn::BatchNorm2d bn1_;
+  BatchNorm2d bn1_;
   torch::nn::Conv2d conv2_;
-  torch::nn::BatchNorm2d bn2_;
+  BatchNorm2d bn2_;
   torch::nn::Conv2d conv3_;
-  torch::nn::BatchNorm2d bn3_;
+  BatchNorm2d bn3_;
   torch::nn::Sequential downsample_;
 };
 TORCH_MODULE(Bottleneck);
@@ -167,7 +167,7 @@ void kaiming_init(torch::nn::Module& module) {
     if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
       if (conv->bias.defined()) conv->bias.zero_();
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+    } else if (auto* bn = m->as<BatchNorm2dImpl>()) {
       bn->weight.fill_(1.0);
       bn->bias.zero_();
     }
@@ -251,15 +251,15 @@ void ResNetImpl::build_layers(const std::array<int64_t, 4>& blocks_per_layer) {
   int64_t in = stem;
   if (options_.stem() == Stem::kStandard) {
     conv1_ = register_module("conv1", make_conv(3, stem, 7, 2));
-    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(stem));
+    bn1_ = register_module("bn1", BatchNorm2d(stem));
   } else {
     in = scaled(128, width);
     conv1_ = register_module("conv1", make_conv(3, stem, 3, 2));
-    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(stem));
+    bn1_ = register_module("bn1", BatchNorm2d(stem));
     conv2_ = register_module("conv2", make_conv(stem, stem, 3));
-    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(stem));
+    bn2_ = register_module("bn2", BatchNorm2d(stem));
     conv3_ = register_module("conv3", make_conv(stem, in, 3));
-    bn3_ = register_module("bn3", torch::nn::BatchNorm2d(in));
+    bn3_ = register_module("bn3", BatchNorm2d(in));
   }
   // Output stride 8: layer3 and layer4 keep the resolution (dilation 2, 4); 16: layer4 (2).
   const int64_t os = options_.output_stride();

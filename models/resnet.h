@@ -16,6 +16,8 @@
 //   not depend on it.
 // - Init (ResNetOptions::init): see the Init enum; BN weight 1 and bias 0 in every scheme.
 
+#include "models/shard.h"
+
 #include <torch/torch.h>
 
 #include <array>
@@ -92,7 +94,7 @@ class ResNetImpl : public torch::nn::Module {
   std::array<int64_t, 4> stage_channels_{};
   // Registered as conv1, bn1, [conv2, bn2, conv3, bn3 for the deep stem], layer1..layer4.
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
-  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
   torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr}, layer4_{nullptr};
 };
 TORCH_MODULE(ResNet);

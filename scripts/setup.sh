@@ -9,7 +9,7 @@ BUILD_DIR="${1:-build}"
 # update-alternatives): the reference BLAS it replaces is ~30x slower (docs/blas.md).
 PACKAGES=(build-essential cmake ccache libtorch-dev libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libfmt-dev libopencv-dev zlib1g-dev googletest libgtest-dev
-          dataset-fashion-mnist pkg-config libplplot-dev plplot-driver-cairo ${EXTRA_PACKAGES:-})
+          dataset-fashion-mnist pkg-config libplplot-dev plplot-driver-cairo libgloo-dev ${EXTRA_PACKAGES:-})
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -699,6 +699,26 @@ cwd::data::AugmentConfig small_crops() {
 
 }  // namespace
 
+// A process of a multi-process run builds only its rows of each batch, each exactly as the whole
+// batch has it (index, augmentation seed), resumed or not.
+TEST(TrainStream, RowsAreThoseOfTheWholeBatch) {
+  const auto ds = scenes(Split::kVal);
+  cwd::data::TrainStream whole(ds, small_crops(), 4, 5, 0, 1);
+  cwd::data::TrainStream first(ds, small_crops(), 4, 5, 0, 0, {0, 2});
+  cwd::data::TrainStream second(ds, small_crops(), 4, 5, 0, 2, {2, 4});
+  for (int i = 0; i < 6; ++i) {  // 24 samples: crosses an epoch boundary (20 scenes)
+    const auto w = whole.next(), a = first.next(), b = second.next();
+    EXPECT_EQ(a.images.size(0), 2);
+    EXPECT_TRUE(same(a.images, w.images.narrow(0, 0, 2)) && same(a.labels, w.labels.narrow(0, 0, 2))) << i;
+    EXPECT_TRUE(same(b.images, w.images.narrow(0, 2, 2)) && same(b.labels, w.labels.narrow(0, 2, 2))) << i;
+  }
+  cwd::data::TrainStream resumed(ds, small_crops(), 4, 5, 5, 0, {2, 4});
+  cwd::data::TrainStream whole5(ds, small_crops(), 4, 5, 5, 0);
+  EXPECT_TRUE(same(resumed.next().images, whole5.next().images.narrow(0, 2, 2)));
+  EXPECT_THROW(cwd::data::TrainStream(ds, small_crops(), 4, 5, 0, 0, {3, 5}), cwd::Error);
+  EXPECT_THROW(cwd::data::TrainStream(ds, small_crops(), 4, 5, 0, 0, {2, 2}), cwd::Error);
+}
+
 TEST(TrainStream, SameSeedSameBatchesWhateverTheWorkers) {
   const auto ds = scenes(Split::kVal);
   cwd::data::TrainStream one(ds, small_crops(), 4, 5, 0, 1);

@@ -3,14 +3,17 @@
 #include "losses/registry.h"
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
+#include "src/cli/launch.h"
 #include "src/core/error.h"
 #include "src/report/plot.h"
 #include "src/train/compare.h"
+#include "src/train/grid_plan.h"
 #include "src/train/jobs.h"
 #include "src/train/table.h"
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -27,6 +30,7 @@ struct CompareArgs {
   std::string from;
   std::string teacher;
   std::string check_against;
+  std::string plan;
   std::vector<std::string> loss_opts;
   bool latex = false;
   bool no_report = false;
@@ -66,6 +70,31 @@ void report_after(const CompareArgs& a, const std::string& dir) {
   make_report(dir, a.runtime.threads, a.runtime.device, 4, 4);
 }
 
+// --plan FILE: the comparison's units for a scheduler (every path absolute), no training.
+void write_plan(train::CompareConfig cc, const std::string& file, const CliContext& context) {
+  if (cc.exec.jobs > 1) throw Error("--plan writes units for a scheduler, which runs them at once itself: drop --jobs");
+  cc.out_dir = std::filesystem::absolute(train::comparison_dir(cc)).lexically_normal().string();
+  if (!cc.teacher.empty()) cc.teacher = std::filesystem::absolute(cc.teacher).lexically_normal().string();
+  const auto file_dir = std::filesystem::absolute(file).lexically_normal().parent_path();
+  if (file_dir == std::filesystem::path(cc.out_dir)) {
+    throw Error(fmt::format("--plan {}: write the plan outside the output folder '{}', whose .json files are run "
+                            "records (e.g. --plan {}.plan.json)",
+                            file, cc.out_dir, cc.out_dir));
+  }
+  auto plan = train::make_grid_plan(train::plan_comparison(cc), cc.exec.cohorts);
+  train::write_grid_plan(plan, file, cc.exec.exe, context.command_line);
+  size_t runs = 0;
+  for (const auto& u : plan.units) runs += u.runs.size();
+  fmt::print(stderr, "wrote {}: {} unit{} ({} runs) writing into {}\n", plan.file, plan.units.size(),
+             plan.units.size() == 1 ? "" : "s", runs, plan.out_dir);
+  for (const auto& u : plan.units) {
+    fmt::print("{}\t{}\t{} run-unit --plan {} --index {}{}\n", u.index, u.kind, plan.exe, plan.file, u.index,
+               u.depends_on.empty() ? "" : fmt::format("\t(after unit {})", fmt::join(u.depends_on, ",")));
+  }
+  fmt::print(stderr, "then: {} compare --from {}   (scripts/slurm/submit.sh --plan {} does all of it on Slurm)\n",
+             plan.exe, plan.out_dir, plan.file);
+}
+
 void run_compare(const CompareArgs& a, const CliContext& context) {
   if (!a.from.empty()) {
     const auto table = train::tables_from_records(a.from, a.latex);
@@ -100,6 +129,10 @@ void run_compare(const CompareArgs& a, const CliContext& context) {
   cc.adjust_student = [iters](train::RunConfig& c) {
     if (iters > 0) c.schedule.iterations = iters;
   };
+  if (!a.plan.empty()) {
+    write_plan(cc, a.plan, context);
+    return;
+  }
   const auto table = train::run_comparison(cc);
   std::cout << train::table_markdown(table);
   report_after(a, train::comparison_dir(cc));
@@ -131,6 +164,10 @@ void add_compare(CLI::App& app, const CliContext& context) {
       ->check(CLI::ExistingDirectory);
   sub->add_option("--loss-opt", args->loss_opts, "option key=value applied to every method (repeatable)");
   sub->add_option("--student-iters", args->iters, "override the students' iterations")->check(count_in(1, kMaxCount));
+  sub->add_option("--plan", args->plan,
+                  "write the comparison's units (teacher first, then one per cohort, or per run with --no-cohorts) "
+                  "to this JSON file for a scheduler, without training; run each with `run-unit`")
+      ->excludes("--from");
   sub->add_flag("--latex", args->latex, "also write table.tex");
   sub->add_flag("--no-report", args->no_report, "skip the figures and DIR/report/index.html (cwd-bench report DIR draws them later)");
   add_data_options(sub, args->data);
@@ -148,6 +185,50 @@ void add_unit(CLI::App& app) {
     std::string command_line;
     const auto unit = train::read_unit_file(*file, command_line);
     train::run_unit(unit, command_line);
+  });
+}
+
+}  // namespace cwd::cli
+
+namespace cwd::cli {
+
+void add_run_unit(CLI::App& app, const CliContext& context) {
+  struct Args {
+    std::string plan;
+    int index = -1;
+    double wait = 0;
+    int threads = -1;
+    std::string device;
+    int nproc = 1;
+  };
+  auto args = std::make_shared<Args>();
+  auto* sub = app.add_subcommand("run-unit", "run one unit of a plan written by `compare --plan` (a scheduler's job)");
+  sub->add_option("--plan", args->plan, "plan file written by compare --plan")->required();
+  sub->add_option("--index", args->index, "which unit (0 = the teacher when the plan trains one)")
+      ->required()->check(count_in(0, 1000000));
+  sub->add_option("--wait", args->wait, "wait up to this many seconds for the units this one depends on (default: fail at once)")
+      ->check(CLI::Range(0.0, 1e7));
+  sub->add_option("--threads", args->threads, "CPU threads (default: the plan's)")->check(count_in(0, 1024));
+  sub->add_option("--device", args->device, "device (default: the plan's)")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_option("--nproc", args->nproc, "spread the unit over N processes on this machine (as train --nproc)")
+      ->check(count_in(1, 1024));
+  sub->callback([args, &context, sub]() {
+    const auto plan = train::read_grid_plan(args->plan);
+    if (args->nproc > 1) {
+      run_local_processes(args->nproc, context, sub->count("--threads") > 0);
+      return;
+    }
+    train::UnitOptions options;
+    options.wait_s = args->wait;
+    options.threads = args->threads;
+    options.command_line = context.command_line;
+    std::string device = args->device.empty() ? plan.units.empty() || plan.units.front().runs.empty()
+                                                    ? std::string("auto")
+                                                    : plan.units.front().runs.front().device
+                                              : args->device;
+    options.group = join_from_env(device);
+    if (!args->device.empty() || options.group) options.device = device;
+    train::run_grid_unit(plan, args->index, options);
   });
 }
 

@@ -3,6 +3,7 @@
 #include "src/cli/commands.h"
 #include "src/cli/common.h"
 #include "src/core/error.h"
+#include "src/cli/launch.h"
 #include "src/core/files.h"
 #include "src/train/plan.h"
 #include "src/train/trainer.h"
@@ -28,6 +29,8 @@ struct TrainArgs {
   int64_t seed = 0;
   int64_t stop_after = 0;
   bool resume = false;
+  bool sync_bn = false;
+  int nproc = 1;
   DataArgs data;
   ScheduleArgs schedule;
   NetArgs net;
@@ -45,6 +48,7 @@ train::RunConfig configure(const TrainArgs& a) {
   c.eval_split = train::parse_eval_split(a.eval_split);
   c.stop_after = a.stop_after;
   c.require_resume = a.resume;
+  c.sync_bn = a.sync_bn;
   if (!a.out.empty()) c.out_dir = a.out;
   c.name = a.name;
   if (a.loss.empty()) {
@@ -91,16 +95,31 @@ void add_train(CLI::App& app, const CliContext& context) {
   sub->add_option("--stop-after", args->stop_after,
                   "stop after N iterations as if interrupted (checkpoint kept; rerun to resume)")
       ->check(count_in(0, kMaxCount));
+  sub->add_option("--nproc", args->nproc,
+                  "spread the run over N processes on this machine (c10d; each takes its share of every batch, "
+                  "--threads is per process); under torchrun or srun the processes come from the environment")
+      ->check(count_in(1, 1024));
+  sub->add_flag("--sync-bn", args->sync_bn,
+                "with several processes: BatchNorm statistics over the whole batch, not each process's share");
   add_net_options(sub, args->net);
   add_schedule_options(sub, args->schedule);
   add_data_options(sub, args->data);
   add_runtime_options(sub, args->runtime);
-  sub->callback([args, &context]() {
-    const train::RunConfig config = configure(*args);
+  sub->callback([args, &context, sub]() {
+    train::RunConfig config = configure(*args);
     // Checked before anything is written; then the folder is this process's until it exits.
     const train::RunPlan plan = train::resolve_plan(config);
-    const FolderLock lock(plan.config.out_dir.empty() ? "." : plan.config.out_dir, context.command_line);
-    const auto record = train::train_run(config, {context.command_line, ""});
+    if (args->nproc > 1) {
+      run_local_processes(args->nproc, context, sub->count("--threads") > 0);
+      return;
+    }
+    const auto group = join_from_env(config.device);
+    // Rank 0 holds the folder for all the run's processes (only it writes there).
+    std::unique_ptr<FolderLock> lock;
+    if (!group || group->rank() == 0) {
+      lock = std::make_unique<FolderLock>(plan.config.out_dir.empty() ? "." : plan.config.out_dir, context.command_line);
+    }
+    const auto record = train::train_run(config, {context.command_line, "", group});
     if (record && record->diverged) {
       throw Error(fmt::format("run '{}' {}; it was not evaluated (its record {} says so) and its last finite "
                               "checkpoint stays: lower --lr or the loss weight",

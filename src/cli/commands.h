@@ -7,12 +7,14 @@
 #include <cstdint>
 
 #include <string>
+#include <vector>
 
 namespace cwd::cli {
 
 /// What main() knows that the subcommands record (owned by main, outlives parsing).
 struct CliContext {
   std::string command_line;
+  std::vector<std::string> argv;  ///< as given (`--nproc` restarts the command from it)
 };
 
 void add_info(CLI::App& app, const CliContext& context);
@@ -24,6 +26,7 @@ void add_bench_step(CLI::App& app);
 void add_pretrain(CLI::App& app);
 void add_compare(CLI::App& app, const CliContext& context);
 void add_unit(CLI::App& app);
+void add_run_unit(CLI::App& app, const CliContext& context);
 void add_sweep(CLI::App& app, const CliContext& context);
 void add_data(CLI::App& app, const CliContext& context);
 void add_report(CLI::App& app);

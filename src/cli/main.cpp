@@ -30,11 +30,12 @@ int main(int argc, char** argv) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return fmt::format("cwd-bench: error: {} (see --help)\n", e.what());
   });
-  const cwd::cli::CliContext context{cwd::cli::command_line(argc, argv)};
+  const cwd::cli::CliContext context{cwd::cli::command_line(argc, argv), std::vector<std::string>(argv, argv + argc)};
   cwd::cli::add_train(app, context);
   cwd::cli::add_eval(app, context);
   cwd::cli::add_compare(app, context);
   cwd::cli::add_unit(app);
+  cwd::cli::add_run_unit(app, context);
   cwd::cli::add_sweep(app, context);
   cwd::cli::add_info(app, context);
   cwd::cli::add_losses(app);

@@ -106,7 +106,8 @@ int remove_stale_temp_files(const std::string& dir) {
   return removed;
 }
 
-FolderLock::FolderLock(const std::string& dir, const std::string& command_line) : dir_(dir) {
+FolderLock::FolderLock(const std::string& dir, const std::string& command_line, Mode mode) : mode_(mode), dir_(dir) {
+  const bool shared = mode == Mode::kShared;
   std::error_code ec;
   path_ = (fs::path(dir) / kFileName).string();
   // The file is removed when the lock is released, so after locking it must still be the file at
@@ -116,7 +117,7 @@ FolderLock::FolderLock(const std::string& dir, const std::string& command_line) 
       // The outermost folder that is missing: released, the lock removes what it created.
       fs::path top = fs::absolute(dir, ec).lexically_normal();
       while (top.has_parent_path() && top.parent_path() != top && !fs::exists(top.parent_path(), ec)) top = top.parent_path();
-      if (created_top_.empty()) created_top_ = top.string();
+      if (created_top_.empty() && !shared) created_top_ = top.string();
       fs::create_directories(dir, ec);
       if (ec) throw Error(fmt::format("cannot create folder '{}': {}; choose a writable --out", dir, ec.message()));
     }
@@ -126,7 +127,7 @@ FolderLock::FolderLock(const std::string& dir, const std::string& command_line) 
     if (fd < 0) {
       throw Error(fmt::format("cannot open the lock file '{}': {}; choose a writable --out", path_, std::strerror(errno)));
     }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
       const int err = errno;
       std::string holder(512, '\0');
       const ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
@@ -147,7 +148,10 @@ FolderLock::FolderLock(const std::string& dir, const std::string& command_line) 
     fd_ = fd;
   }
   if (fd_ < 0) throw Error(fmt::format("cannot lock '{}': it keeps being removed; is another program cleaning the folder?", path_));
-  const std::string me = fmt::format("pid {}, since {}: {}\n", static_cast<long>(::getpid()), utc_timestamp(), command_line);
+  // Shared holders all write the same line (the plan's units), so their writes cannot disagree.
+  const std::string me = shared ? fmt::format("{}\n", command_line)
+                                : fmt::format("pid {}, since {}: {}\n", static_cast<long>(::getpid()),
+                                              utc_timestamp(), command_line);
   if (::ftruncate(fd_, 0) == 0) {
     const ssize_t ignored = ::pwrite(fd_, me.data(), me.size(), 0);
     (void)ignored;
@@ -156,6 +160,10 @@ FolderLock::FolderLock(const std::string& dir, const std::string& command_line) 
 
 FolderLock::~FolderLock() {
   if (fd_ < 0) return;
+  if (mode_ == Mode::kShared) {  // other units may hold it still
+    ::close(fd_);
+    return;
+  }
   // Removed while still held (see the constructor), then released by closing.
   ::unlink(path_.c_str());
   ::close(fd_);

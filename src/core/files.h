@@ -34,10 +34,16 @@ int remove_stale_temp_files(const std::string& dir);
 /// gets:
 ///   "'DIR' is in use by another cwd-bench (pid 123, since ...: compare ...); wait for it to
 ///    finish or choose another --out"
+///
+/// Shared mode is for the units of one plan (`run-unit`), which may run at once: any number of
+/// shared holders, no exclusive one meanwhile. The file then names the plan, not one process, and
+/// stays when they release it (the next exclusive holder takes it over). Which plan may use the
+/// folder is kept apart, in DIR/.cwd-bench.plan (src/train/grid_plan.h).
 class FolderLock {
  public:
+  enum class Mode { kExclusive, kShared };
   /// Creates `dir` when missing, then locks it or throws cwd::Error naming the holder.
-  FolderLock(const std::string& dir, const std::string& command_line);
+  FolderLock(const std::string& dir, const std::string& command_line, Mode mode = Mode::kExclusive);
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
@@ -46,6 +52,7 @@ class FolderLock {
 
  private:
   int fd_ = -1;
+  Mode mode_ = Mode::kExclusive;
   std::string dir_;
   std::string path_;
   std::string created_top_;  // the outermost folder the constructor created ("" = none)

@@ -16,16 +16,18 @@ std::string format_duration(double seconds) {
   return fmt::format("{}s", s);
 }
 
-Progress::Progress(std::string label, int64_t total, int64_t start, int64_t log_every)
+Progress::Progress(std::string label, int64_t total, int64_t start, int64_t log_every, bool silent)
     : label_(std::move(label)),
       total_(total),
       start_(start),
       log_every_(log_every < 1 ? 1 : log_every),
       tty_(::isatty(STDERR_FILENO) == 1),
+      silent_(silent),
       began_(std::chrono::steady_clock::now()),
       last_draw_(began_) {}
 
 void Progress::update(int64_t done, double loss, double images_per_s) {
+  if (silent_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - began_).count();
   const int64_t fresh = done - start_;
@@ -50,6 +52,7 @@ void Progress::update(int64_t done, double loss, double images_per_s) {
 }
 
 void Progress::message(const std::string& text) {
+  if (silent_) return;
   if (bar_open_) {
     fmt::print(stderr, "\n");
     bar_open_ = false;

@@ -10,8 +10,8 @@ namespace cwd {
 class Progress {
  public:
   /// `label` prefixes every line; `total` iterations; `log_every` is the line interval when
-  /// stderr is not a terminal.
-  Progress(std::string label, int64_t total, int64_t start, int64_t log_every);
+  /// stderr is not a terminal. `silent`: prints nothing (the other ranks of a multi-process run).
+  Progress(std::string label, int64_t total, int64_t start, int64_t log_every, bool silent = false);
   /// Reports that iteration `done` (1-based count) finished; `loss` may be NaN when unknown.
   void update(int64_t done, double loss, double images_per_s);
   /// Prints a free-form message on its own line (keeps the bar intact).
@@ -24,6 +24,7 @@ class Progress {
   int64_t start_;
   int64_t log_every_;
   bool tty_;
+  bool silent_;
   bool bar_open_ = false;
   std::chrono::steady_clock::time_point began_;
   std::chrono::steady_clock::time_point last_draw_;

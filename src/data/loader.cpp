@@ -170,6 +170,8 @@ struct TrainStream::State {
   std::shared_ptr<const SegDataset> dataset;
   AugmentConfig config;
   int64_t batch_size = 0;
+  int64_t row_begin = 0;  // the rows of each batch this stream builds
+  int64_t row_end = 0;
   uint64_t seed = 0;
   int64_t capacity = 0;  // batches claimed but not yet returned, at most
 
@@ -193,17 +195,19 @@ struct TrainStream::State {
   Batch build(int64_t iteration, PermutationCache& cache) const {
     const int64_t n = dataset->size();
     Batch batch;
-    batch.images = torch::empty({batch_size, 3, config.crop_h, config.crop_w}, torch::kFloat32);
-    batch.labels = torch::empty({batch_size, config.crop_h, config.crop_w}, torch::kInt64);
+    const int64_t rows = row_end - row_begin;
+    batch.images = torch::empty({rows, 3, config.crop_h, config.crop_w}, torch::kFloat32);
+    batch.labels = torch::empty({rows, config.crop_h, config.crop_w}, torch::kInt64);
     float* images = batch.images.data_ptr<float>();
     int64_t* labels = batch.labels.data_ptr<int64_t>();
     const int64_t plane = config.crop_h * config.crop_w;
-    for (int64_t k = 0; k < batch_size; ++k) {
+    for (int64_t k = row_begin; k < row_end; ++k) {
       if (stop.load(std::memory_order_relaxed)) return {};
       const int64_t index = cache.at(n, seed, iteration * batch_size + k);
       const RawSample sample = dataset->get(index);
+      const int64_t row = k - row_begin;
       augment_into(sample, config, dataset->ignore_index(), sample_seed(seed, iteration, k),
-                   images + k * 3 * plane, labels + k * plane);
+                   images + row * 3 * plane, labels + row * plane);
     }
     return batch;
   }
@@ -235,7 +239,7 @@ struct TrainStream::State {
 };
 
 TrainStream::TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfig config,
-                         int64_t batch_size, uint64_t seed, int64_t start_iteration, int workers)
+                         int64_t batch_size, uint64_t seed, int64_t start_iteration, int workers, Rows rows)
     : state_(std::make_unique<State>()) {
   if (!dataset || dataset->size() <= 0) {
     throw Error("training stream: the training split is empty; check the dataset and --limit");
@@ -243,6 +247,10 @@ TrainStream::TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfi
   check_config(config);
   if (batch_size <= 0) {
     throw Error(fmt::format("batch size is {}; it must be at least 1", batch_size));
+  }
+  if (rows.end != 0 && (rows.begin < 0 || rows.begin >= rows.end || rows.end > batch_size)) {
+    throw Error(fmt::format("training stream: rows {}..{} are not within a batch of {}", rows.begin, rows.end,
+                            batch_size));
   }
   if (start_iteration < 0) {
     throw Error(fmt::format("start iteration is {}; it must be >= 0", start_iteration));
@@ -252,6 +260,8 @@ TrainStream::TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfi
   s.dataset = std::move(dataset);
   s.config = config;
   s.batch_size = batch_size;
+  s.row_begin = rows.end == 0 ? 0 : rows.begin;
+  s.row_end = rows.end == 0 ? batch_size : rows.end;
   s.seed = seed;
   s.next_claim = start_iteration;
   s.next_out = start_iteration;

@@ -38,6 +38,12 @@ torch::Tensor normalize_image(const torch::Tensor& image_hwc_u8);
 Batch augment_sample(const RawSample& sample, const AugmentConfig& config, int64_t ignore_index,
                      uint64_t rng_seed);
 
+/// Rows [begin, end) of each batch; {0, 0} = the whole batch.
+struct BatchRows {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
 class TrainStream {
  public:
   /// Batch i of the stream is drawn from epoch-wise permutations of the dataset seeded by `seed`.
@@ -45,8 +51,11 @@ class TrainStream {
   /// (0: batches are built inside next()); the batches do not depend on `workers`.
   /// Sample k of batch i is permutation_e[(i·batch_size + k) mod size] with
   /// e = (i·batch_size + k) / size, augmented with a seed derived from (seed, i, k).
+  /// `rows`: this process's share of every batch when one batch is spread over several
+  /// processes (each row as the whole batch would have it).
+  using Rows = BatchRows;
   TrainStream(std::shared_ptr<const SegDataset> dataset, AugmentConfig config, int64_t batch_size,
-              uint64_t seed, int64_t start_iteration, int workers);
+              uint64_t seed, int64_t start_iteration, int workers, Rows rows = {});
   ~TrainStream();
   TrainStream(const TrainStream&) = delete;
   TrainStream& operator=(const TrainStream&) = delete;

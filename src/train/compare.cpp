@@ -75,9 +75,6 @@ std::vector<PlannedRun> plan_comparison(const CompareConfig& cc) {
   return runs;
 }
 
-namespace {
-
-// Whether the run's record is there and was written by the same configuration.
 bool reusable(const RunPlan& plan, const std::string& label) {
   const auto& paths = plan.paths;
   if (!fs::exists(paths.record)) return false;
@@ -103,8 +100,6 @@ bool reusable(const RunPlan& plan, const std::string& label) {
   }
   return false;
 }
-
-}  // namespace
 
 namespace {
 

@@ -62,6 +62,11 @@ std::string comparison_dir(const CompareConfig& config);
 /// The runs of a comparison in the order they execute (teacher first).
 std::vector<PlannedRun> plan_comparison(const CompareConfig& config);
 
+/// Whether the run's record (DIR/<name>.json) is there and was written under the same
+/// configuration hash (then it is reused, and `label` says so on stderr). A checkpoint of another
+/// configuration is removed.
+bool reusable(const RunPlan& plan, const std::string& label);
+
 /// Runs the planned runs: the teachers first, one at a time; then the students as cohorts (one
 /// per data stream, i.e. per seed; split to fit the memory budget), `options.jobs` at a time. A
 /// run whose record (DIR/<name>.json) has the same configuration hash is reused, not redone; an

@@ -306,6 +306,7 @@ void to_json(nlohmann::json& j, const RunConfig& c) {
        {"teacher_id", c.teacher_id},
        {"out_dir", c.out_dir},
        {"name", c.name}};
+  if (c.sync_bn) j["sync_bn"] = true;  // absent = false (records written before it existed)
 }
 
 void from_json(const nlohmann::json& j, RunConfig& c) {
@@ -331,6 +332,7 @@ void from_json(const nlohmann::json& j, RunConfig& c) {
   key(j, "teacher_id", c.teacher_id);
   key(j, "out_dir", c.out_dir);
   key(j, "name", c.name);
+  key_or(j, "sync_bn", c.sync_bn, false);
   c.role = parsed_key("role", parse_role, role);
   c.eval_split = parsed_key("eval_split", parse_eval_split, eval_split);
   c.placement = parsed_key("placement", parse_placement, placement);

@@ -96,6 +96,9 @@ struct RunConfig {
   int threads = 0;  ///< 0 = all cores
   std::string device = "auto";
   int workers = 2;  ///< data-loading threads
+  /// When the run is spread over several processes (src/train/distributed.h): BatchNorm
+  /// statistics over the whole global batch, not each process's share. Not part of the hash.
+  bool sync_bn = false;
   int64_t checkpoint_every = 200;
   int64_t log_every = 20;
   int64_t eval_batch = 8;

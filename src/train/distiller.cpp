@@ -12,17 +12,23 @@ namespace F = torch::nn::functional;
 namespace {
 
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& labels,
-                                int64_t ignore_index) {
-  return F::cross_entropy(resize_bilinear(logits, labels.size(1), labels.size(2)), labels,
-                          F::CrossEntropyFuncOptions().ignore_index(ignore_index));
+                                int64_t ignore_index, double valid_pixels) {
+  const auto upsampled = resize_bilinear(logits, labels.size(1), labels.size(2));
+  if (valid_pixels > 0) {
+    return F::cross_entropy(upsampled, labels,
+                            F::CrossEntropyFuncOptions().ignore_index(ignore_index).reduction(torch::kSum)) /
+           valid_pixels;
+  }
+  return F::cross_entropy(upsampled, labels, F::CrossEntropyFuncOptions().ignore_index(ignore_index));
 }
 
 }  // namespace
 
 torch::Tensor supervised_loss(const torch::Tensor& logits, const torch::Tensor& aux,
-                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight) {
-  return segmentation_loss(logits, labels, ignore_index) +
-         aux_weight * segmentation_loss(aux, labels, ignore_index);
+                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight,
+                              double valid_pixels) {
+  return segmentation_loss(logits, labels, ignore_index, valid_pixels) +
+         aux_weight * segmentation_loss(aux, labels, ignore_index, valid_pixels);
 }
 
 std::shared_ptr<losses::DistillLoss> make_loss(const std::string& key, const nlohmann::json& options,
@@ -89,10 +95,10 @@ torch::Tensor DistillerImpl::term_apart(const torch::Tensor& student_map,
 
 StepLosses DistillerImpl::step(const torch::Tensor& images, const torch::Tensor& labels,
                                int64_t ignore_index, double aux_weight, TermMeter* meter,
-                               const models::SegOutput* teacher_out) {
+                               const models::SegOutput* teacher_out, double valid_pixels) {
   auto out = student_->forward(images);
   StepLosses losses;
-  losses.task = supervised_loss(out.logits, out.aux, labels, ignore_index, aux_weight);
+  losses.task = supervised_loss(out.logits, out.aux, labels, ignore_index, aux_weight, valid_pixels);
   if (!loss_) {
     losses.task.backward();
     return losses;

@@ -18,8 +18,12 @@ namespace cwd::train {
 
 /// The supervised part of the training loss: cross-entropy of the logits, bilinearly upsampled
 /// to the labels' size, plus aux_weight × that of the auxiliary logits (ignore_index skipped).
+/// Each is the mean over the labelled pixels; with valid_pixels > 0 it is the sum over them
+/// divided by valid_pixels instead (a batch spread over W processes divides by the whole batch's
+/// labelled pixels / W, so the mean over the processes is the whole batch's mean).
 torch::Tensor supervised_loss(const torch::Tensor& logits, const torch::Tensor& aux,
-                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight);
+                              const torch::Tensor& labels, int64_t ignore_index, double aux_weight,
+                              double valid_pixels = 0);
 
 /// What one step computed; `distill` is undefined for a run without distillation.
 struct StepLosses {
@@ -50,9 +54,10 @@ class DistillerImpl : public torch::nn::Module {
   /// without one, the step is a plain backward() of the sum. `teacher_out`: the teacher's
   /// output on these images when the caller computed it already (a cohort runs the teacher once
   /// for all its students); null = the step runs the teacher itself (timed by the meter).
+  /// `valid_pixels`: as supervised_loss's.
   StepLosses step(const torch::Tensor& images, const torch::Tensor& labels, int64_t ignore_index,
                   double aux_weight, TermMeter* meter = nullptr,
-                  const models::SegOutput* teacher_out = nullptr);
+                  const models::SegOutput* teacher_out = nullptr, double valid_pixels = 0);
 
   /// The frozen teacher's output (no gradient, eval mode). Throws cwd::Error without a teacher.
   models::SegOutput teacher_forward(const torch::Tensor& images);

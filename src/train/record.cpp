@@ -239,6 +239,11 @@ nlohmann::json train_json(const TrainInfo& t) {
           {"resumed_at", t.resumed_at},
           {"curve", t.curve}};
   if (t.cohort) j["cohort"] = cohort_json(*t.cohort);
+  if (t.distributed) {
+    j["distributed"] = {{"processes", t.distributed->processes},
+                        {"backend", t.distributed->backend},
+                        {"sync_bn", t.distributed->sync_bn}};
+  }
   return j;
 }
 
@@ -254,6 +259,15 @@ TrainInfo train_from(const nlohmann::json& j) {
   key(j, "resumed_at", t.resumed_at);
   t.curve = key_value(j, "curve");
   if (j.contains("cohort")) t.cohort = block(j, "cohort", cohort_from);
+  if (j.contains("distributed")) {
+    t.distributed = block(j, "distributed", [](const nlohmann::json& d) {
+      DistributedInfo info;
+      key(d, "processes", info.processes);
+      key(d, "backend", info.backend);
+      key(d, "sync_bn", info.sync_bn);
+      return info;
+    });
+  }
   return t;
 }
 

@@ -98,6 +98,13 @@ struct CohortInfo {
 };
 
 /// How training went.
+/// How a run spread over several processes was trained (absent for one process).
+struct DistributedInfo {
+  int processes = 1;        ///< the world size of the last (or only) training session
+  std::string backend;      ///< "gloo" or "nccl"
+  bool sync_bn = false;     ///< BatchNorm statistics over all processes
+};
+
 struct TrainInfo {
   int64_t iterations = 0;
   int64_t batch_size = 0;
@@ -109,6 +116,7 @@ struct TrainInfo {
   int64_t resumed_at = 0;
   nlohmann::json curve = nlohmann::json::array();  ///< [{iter, loss, ce, lr[, distill]}]
   std::optional<CohortInfo> cohort;  ///< absent in records written before cohorts existed
+  std::optional<DistributedInfo> distributed;
 };
 
 /// One evaluation of a network on a split.

@@ -13,6 +13,7 @@
 #include "src/data/loader.h"
 #include "src/train/checkpoint.h"
 #include "src/train/distiller.h"
+#include "src/train/distributed.h"
 #include "src/train/network.h"
 #include "src/train/plan.h"
 
@@ -78,7 +79,16 @@ struct Cohort {
   std::map<std::string, LoadedNetwork> teachers;  // by the path the configs name
   std::vector<Member> members;
   std::optional<int64_t> estimated_bytes;
+  std::shared_ptr<ProcessGroup> group;  // null: one process
+  bool writer = true;                   // writes checkpoints, weights and records (rank 0)
+  data::TrainStream::Rows rows;         // this process's rows of each batch ({0, 0}: all)
 };
+
+// This process's rows of the global batch, for the models' per-sample draws (dropout, MGD's mask).
+models::BatchShard batch_shard(const Cohort& c, int64_t batch) {
+  if (!c.group) return {};
+  return {c.rows.begin, batch};
+}
 
 const LoadedNetwork& cohort_teacher(Cohort& c, const RunConfig& cfg, int64_t classes) {
   auto it = c.teachers.find(cfg.teacher);
@@ -244,17 +254,28 @@ std::optional<Divergence> diverged_weights(Member& m, int64_t iteration) {
 }
 
 // One member's training step at iteration `it`, as a separate run would take it.
+// On several processes each rank steps on its rows: the gradients are averaged over the ranks
+// before the update, and the returned losses are the ranks' means (what every rank logs and
+// checks for divergence, so all decide alike).
 StepLosses member_step(Member& m, int64_t it, const data::Batch& batch, const TeacherPass& pass,
-                       bool through_meter) {
+                       bool through_meter, Cohort& c, double valid_pixels) {
   const RunConfig& cfg = m.plan.config;
   torch::manual_seed(iteration_seed(cfg.seed, it));
   set_lr(*m.optimizer, schedule_lr(cfg.schedule, it));
   m.optimizer->zero_grad();
   const auto teacher = pass.outputs.find(cfg.teacher);
-  const auto losses =
+  const models::ShardScope shard(batch_shard(c, cfg.schedule.batch_size));
+  auto losses =
       m.distiller->step(batch.images, batch.labels, m.train_set->ignore_index(), cfg.schedule.aux_weight,
                         through_meter ? m.meter.get() : nullptr,
-                        teacher == pass.outputs.end() ? nullptr : &teacher->second);
+                        teacher == pass.outputs.end() ? nullptr : &teacher->second, valid_pixels);
+  if (c.group) {
+    c.group->average_gradients(m.distiller->trainable_parameters());
+    const bool distilled = losses.distill.defined();
+    const auto mean = c.group->mean({losses.task.item<double>(), distilled ? losses.distill.item<double>() : 0.0});
+    losses.task = torch::tensor(mean[0], torch::kFloat64);
+    if (distilled) losses.distill = torch::tensor(mean[1], torch::kFloat64);
+  }
   m.optimizer->step();
   m.state.done = it + 1;
   return losses;
@@ -284,10 +305,11 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
   const int64_t iterations = lead.schedule.iterations;
   int64_t start = iterations;
   for (auto& m : c.members) start = std::min(start, m.state.done);
-  Progress progress(label, iterations, start, lead.log_every);
+  Progress progress(label, iterations, start, lead.log_every, !c.writer);
   if (start > 0 && start < iterations) progress.message(fmt::format("resuming at iteration {}", start));
   if (start >= iterations) return true;
-  data::TrainStream stream(c.train_set, lead.augment, lead.schedule.batch_size, lead.seed, start, lead.workers);
+  data::TrainStream stream(c.train_set, lead.augment, lead.schedule.batch_size, lead.seed, start, lead.workers,
+                           c.rows);
   for (auto& m : c.members) {
     m.meter = std::make_unique<TermMeter>(c.device, iterations, m.state.term);
     m.before = m.state;
@@ -310,22 +332,30 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
       timed = timed || m.meter->recording();
     }
     const TeacherPass pass = run_teachers(stepping, b.images, c.device, timed);
+    // Several processes: the cross-entropy is normalised by the whole batch's labelled pixels
+    // (its share per process), not by each process's own.
+    double valid_pixels = 0;
+    if (c.group && !stepping.empty()) {
+      valid_pixels = c.group->mean({b.labels.ne(c.train_set->ignore_index()).sum().item<double>()}).front();
+    }
     const size_t distilled = std::count_if(stepping.begin(), stepping.end(),
                                            [](Member* m) { return m->distiller->has_teacher(); });
     const bool stop_now = lead.stop_after > 0 && it + 1 >= lead.stop_after && it + 1 < iterations;
+    // Several processes stop together: a signal on any rank counts for all, from this iteration.
+    const bool group_stop = c.group && c.group->any(interrupt_requested());
     for (size_t k = 0; k < stepping.size(); ++k) {
       Member& m = *stepping[k];
       const auto t_step = Clock::now();
       StepLosses losses;
       try {
-        losses = member_step(m, it, b, pass, through_meter[k]);
+        losses = member_step(m, it, b, pass, through_meter[k], c, valid_pixels);
         m.diverged = diverged_loss(m, losses, it + 1);
         if (!m.diverged) m.diverged = diverged_weights(m, it + 1);
       } catch (const losses::NonFiniteError&) {
         m.diverged = Divergence{it + 1, "network output", "nan or inf"};
       }
       const bool checkpoint = m.state.done % lead.checkpoint_every == 0 || m.state.done == iterations || stop_now ||
-                              interrupt_requested();
+                              (c.group ? group_stop : interrupt_requested());
       if (m.diverged) {
         m.state.done = it;  // the step's update is lost with it; the last checkpoint stays as it was
         progress.message(fmt::format("{} {}; this run stops, its last finite checkpoint stays", m.label,
@@ -337,7 +367,7 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
       m.wait_s += data_s / stepping.size();
       m.shared_s += data_s / stepping.size() + (m.distiller->has_teacher() ? pass.ms / 1e3 / distilled : 0.0);
       update_times(m, seconds_since(t0), memory.peak_bytes());
-      if (checkpoint) save_state(m);
+      if (checkpoint && c.writer) save_state(m);
       m.own_s += seconds_since(t_step);
     }
     if ((it + 1) % lead.log_every == 0 || it + 1 == iterations) {
@@ -352,7 +382,9 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
       return false;
     }
     // Every stepping member wrote its checkpoint above.
-    throw_if_interrupted(fmt::format("at iteration {}", it + 1), "rerun to resume");
+    if (group_stop) throw Interrupted(fmt::format("interrupted at iteration {} on one of the {} processes; rerun to resume",
+                                                  it + 1, c.group->size()));
+    if (!c.group) throw_if_interrupted(fmt::format("at iteration {}", it + 1), "rerun to resume");
   }
   for (auto& m : c.members) update_times(m, seconds_since(t0), memory.peak_bytes());
   progress.finish();
@@ -446,6 +478,7 @@ RunRecord make_record(Member& s, const Cohort& c, const EvalInfo& eval, const st
   std::vector<std::string> names;
   for (const auto& m : c.members) names.push_back(m.plan.config.name);
   r.train = train_info(s, state, names, c.estimated_bytes);
+  if (c.group) r.train.distributed = DistributedInfo{c.group->size(), c.group->backend(), cfg.sync_bn};
   r.eval = eval;
   const std::string dir = cfg.out_dir.empty() ? "." : cfg.out_dir;
   r.checkpoint = relative_to(s.plan.paths.checkpoint, dir);
@@ -504,10 +537,21 @@ Cohort open_cohort(const std::vector<CohortRun>& runs, const CohortContext& cont
   c.eval_set = data::make_dataset(lead.data, lead.eval_split);
   c.estimated_bytes = context.estimated_bytes;
   check_batch(lead, *c.train_set, c.device);
+  if (context.group) {
+    c.group = context.group;
+    c.writer = c.group->rank() == 0;
+    const int64_t batch = lead.schedule.batch_size;
+    const int64_t n = c.group->size();
+    if (batch % n != 0) {
+      throw Error(fmt::format("--batch {} does not split evenly over {} processes; use a multiple of {}", batch, n, n));
+    }
+    c.rows = {c.group->rank() * (batch / n), (c.group->rank() + 1) * (batch / n)};
+  }
   // A bad label in either split stops the run now, not after training.
   c.train_set->check_files();
   c.eval_set->check_files();
   for (const auto& r : runs) {
+    if (!c.writer) break;  // the files are rank 0's
     const RunPaths paths = run_paths(r.config);
     for (const auto& file : {paths.record, paths.checkpoint, paths.weights}) {
       check_replaceable(file);
@@ -521,6 +565,25 @@ Cohort open_cohort(const std::vector<CohortRun>& runs, const CohortContext& cont
   return c;
 }
 
+// Every rank starts each member from rank 0's state: the same iteration (the output folder must be
+// shared, so every rank resumes from the same checkpoint) and rank 0's weights and buffers. With
+// sync_bn the member's BatchNorm layers then compute their statistics over all ranks.
+void start_together(Cohort& c) {
+  for (auto& m : c.members) {
+    const int64_t root_done = c.group->broadcast_value(m.state.done);
+    if (c.group->any(root_done != m.state.done)) {
+      throw Error(fmt::format("the processes would continue '{}' from different iterations (this is rank {}, at {}; "
+                              "rank 0 is at {}): every process must see the same output folder '{}', on a shared "
+                              "file system",
+                              m.plan.config.name, c.group->rank(), m.state.done, root_done, m.plan.config.out_dir));
+    }
+    std::vector<torch::Tensor> state = m.distiller->trainable_parameters();
+    for (const auto& b : m.distiller->buffers()) state.push_back(b);
+    c.group->broadcast(state);
+    if (m.plan.config.sync_bn) models::set_batch_norm_sync(*m.distiller, c.group);
+  }
+}
+
 }  // namespace
 
 uint64_t iteration_seed(uint64_t seed, int64_t iteration) {
@@ -532,7 +595,7 @@ std::string cohort_key(const RunConfig& c) {
   return nlohmann::json{{"data", c.data},       {"augment", c.augment},  {"batch", c.schedule.batch_size},
                         {"iterations", c.schedule.iterations}, {"seed", c.seed}, {"device", c.device},
                         {"threads", c.threads}, {"workers", c.workers}, {"eval_split", data::to_string(c.eval_split)},
-                        {"stop_after", c.stop_after}}
+                        {"stop_after", c.stop_after}, {"sync_bn", c.sync_bn}}
       .dump();
 }
 
@@ -543,13 +606,21 @@ std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>&
   install_cpu_memory_counter();
   Cohort c = open_cohort(runs, context);
   PeakMemoryScope memory(c.device);
+  if (c.group) {
+    // A missing pretrained backbone is pretrained once, by rank 0, while the others wait.
+    if (c.writer) {
+      for (const auto& r : runs) ensure_pretrained(r.config.net, run_pretrain_options(r.config, c.device));
+    }
+    (void)c.group->any(false);
+  }
   for (const auto& r : runs) {
     c.members.push_back(open_member(c, resolve_plan(r.config), r.label));
     c.members.back().state = start_or_resume(c.members.back());
   }
+  if (c.group) start_together(c);
   const std::string label = !context.label.empty() ? context.label : c.members.front().label;
   std::vector<std::optional<RunRecord>> records(runs.size());
-  if (!run_cohort(c, label, memory)) return records;
+  if (!run_cohort(c, label, memory) || !c.writer) return records;
   for (size_t k = 0; k < c.members.size(); ++k) {
     Member& m = c.members[k];
     if (m.diverged) {
@@ -571,7 +642,8 @@ std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>&
 }
 
 std::optional<RunRecord> train_run(const RunConfig& config, const RunContext& context) {
-  return train_cohort({{config, context.label}}, {context.command_line, context.label, std::nullopt}).front();
+  return train_cohort({{config, context.label}}, {context.command_line, context.label, std::nullopt, context.group})
+      .front();
 }
 
 double poly_lr(double lr, double power, int64_t it, int64_t iterations) {

@@ -12,15 +12,21 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace cwd::train {
 
+class ProcessGroup;  // src/train/distributed.h
+
 /// How a run was asked for.
 struct RunContext {
   std::string command_line;  ///< recorded ("" when called from code)
   std::string label;         ///< progress prefix, e.g. "[3/8 cwd-logit-s0]"
+  /// The processes this run is spread over (null: this process alone). Every rank trains on its
+  /// share of each batch; rank 0 alone writes checkpoints, weights and the record.
+  std::shared_ptr<ProcessGroup> group;
 };
 
 /// Trains (resuming from the run's checkpoint when one exists), evaluates on the configured split
@@ -39,6 +45,7 @@ struct CohortContext {
   std::string command_line;
   std::string label;  ///< progress prefix of the cohort
   std::optional<int64_t> estimated_bytes;  ///< recorded beside the measured peak
+  std::shared_ptr<ProcessGroup> group;     ///< as RunContext::group
 };
 
 /// Trains runs that share a data stream (equal cohort_key) in lockstep: one batch and one pass
@@ -46,8 +53,8 @@ struct CohortContext {
 /// and the per-iteration RNG reseeded for it as in a separate run). On the CPU every member's
 /// record equals that of a separate train_run bit for bit, timings aside. Members resume from
 /// their own checkpoints, each from where it stopped. Returns one record per member, in order
-/// (none for all when stop_after cut the cohort short). Throws cwd::Error for runs that cannot
-/// share a cohort.
+/// (none for all when stop_after cut the cohort short, and none on ranks other than 0 of a
+/// group). Throws cwd::Error for runs that cannot share a cohort.
 std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>& runs,
                                                    const CohortContext& context = {});
 

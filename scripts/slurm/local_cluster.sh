@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# A single-node Slurm cluster on this machine, for tests of the cluster scripts: Debian's
+# slurm-wlm and munge packages, a private munged (own key and socket), a generated slurm.conf
+# with this machine (`hostname -s`, its CPUs and memory as `slurmd -C` sees them) as the only
+# node in one partition, `debug`. No cgroups (proctrack/linuxproc, task/none), no accounting
+# database (sacct does not work here: scripts ask squeue/scontrol). Jobs share the node by CPU
+# (select/cons_tres, CR_CPU): array tasks run side by side only as far as their
+# --cpus-per-task fit in the node's CPUs. Needs root (slurmd starts jobs as their user).
+#
+#   scripts/slurm/local_cluster.sh start [STATE_DIR]   # STATE_DIR: a new temporary folder if not given
+#   scripts/slurm/local_cluster.sh stop STATE_DIR
+#
+# start ends once a probe job has run, and prints one line for the shell on stdout:
+#   eval "$(scripts/slurm/local_cluster.sh start /tmp/slurm-state)"   # sets SLURM_CONF
+#   sbatch --wrap hostname; ...; scripts/slurm/local_cluster.sh stop /tmp/slurm-state
+# Exit status of start: 0 running; 77 Slurm cannot start on this machine (one line says why:
+# missing packages, not root, a daemon that will not run, a job that cannot launch); 2 usage.
+set -euo pipefail
+
+prog="local_cluster"
+readonly start_timeout=60 # seconds for the daemons to come up and for the probe job
+
+say() { echo "$prog: $*" >&2; }
+
+# One line on why Slurm cannot start here, then the daemons already started are stopped.
+cannot_start() {
+  say "cannot start Slurm here: $*"
+  if [[ -n "${state:-}" ]]; then stop_cluster "$state" > /dev/null 2>&1 || true; fi
+  exit 77
+}
+
+usage() {
+  say "usage: $0 start [STATE_DIR] | stop STATE_DIR"
+  exit 2
+}
+
+# The last error-looking line of a log, to name the cause in one line. Errors every start
+# logs here are left out: the PMIx library Debian does not install, the state files of a first
+# start.
+last_error() {
+  [[ -f "$1" ]] || return 0
+  grep -E -i 'error|fatal|denied|not permitted|failed' "$1" |
+    grep -v -E -i 'pmix|MPI: Cannot|state file|NOTE: Trying' | tail -n 1 | cut -c1-300
+}
+
+# Two different TCP ports nothing listens on now (fixed ports could clash with a real Slurm on
+# this machine): both sockets stay open until both numbers are known.
+free_ports() {
+  python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))'
+}
+
+# pid from FILE when that process still runs.
+live_pid() {
+  local pid
+  [[ -f "$1" ]] || return 1
+  pid="$(cat "$1" 2> /dev/null)" || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2> /dev/null && echo "$pid"
+}
+
+# Stops the process in pid FILE (TERM, then KILL after 10 s).
+stop_pid() {
+  local pid i
+  pid="$(live_pid "$1")" || return 0
+  kill "$pid" 2> /dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2> /dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2> /dev/null || true
+}
+
+check_requirements() {
+  local cmd
+  for cmd in munged slurmctld slurmd sbatch sinfo squeue scontrol scancel python3; do
+    command -v "$cmd" > /dev/null ||
+      cannot_start "$cmd not found; install Debian's packages: apt-get install -y slurm-wlm munge"
+  done
+  [[ "$(id -u)" -eq 0 ]] ||
+    cannot_start "slurmd must run as root to start jobs (running as $(id -un)); run as root"
+}
+
+# The private munged: own key (made once per state folder) and socket, so a munged of the
+# system, if any, is neither needed nor disturbed.
+start_munge() {
+  local key="$state/munge/munge.key"
+  mkdir -p "$state/munge"
+  chmod 700 "$state/munge"
+  if [[ ! -s "$key" ]]; then
+    if command -v mungekey > /dev/null; then
+      mungekey --create --keyfile="$key" > /dev/null 2>&1 || cannot_start "mungekey could not write $key"
+    else
+      dd if=/dev/urandom of="$key" bs=1024 count=1 status=none
+    fi
+    chmod 400 "$key"
+  fi
+  munged --key-file="$key" --socket="$run/munge.sock" --pid-file="$state/munge/munged.pid" \
+    --log-file="$state/munge/munged.log" --seed-file="$state/munge/munged.seed" \
+    > "$state/munge/start.err" 2>&1 ||
+    cannot_start "munged did not start: $(tail -n 1 "$state/munge/start.err")"
+}
+
+# slurm.conf for one node. Sockets and the slurmd spool go to $run, a short path under /tmp:
+# a Unix socket path is limited to 107 bytes and STATE_DIR may be deep in a build folder.
+write_conf() {
+  local host node_line ports ctld_port slurmd_port
+  host="$(hostname -s)"
+  # CPUs, sockets, cores and memory exactly as slurmd will report them, so the node is not
+  # drained for a mismatch.
+  node_line="$(slurmd -C 2> "$state/slurmd-C.err" | head -n 1)" || true
+  [[ "$node_line" == NodeName=* ]] ||
+    cannot_start "slurmd -C could not describe this machine: $(tail -n 1 "$state/slurmd-C.err")"
+  ports="$(free_ports)"
+  read -r ctld_port slurmd_port <<< "$ports"
+  mkdir -p "$state/ctld" "$run/spool"
+  cat > "$state/slurm.conf" << EOF
+# Generated by scripts/slurm/local_cluster.sh: one node, for tests.
+ClusterName=cwdbench
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$run/munge.sock
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$run/spool
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/slurmctld.log
+SlurmdLogFile=$state/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+SwitchType=switch/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+ReturnToService=2
+MailProg=/bin/true
+# Finished jobs stay visible to squeue/scontrol for 10 minutes: submit.sh --wait reads their
+# states there, there being no accounting database.
+MinJobAge=600
+KillWait=5
+InactiveLimit=0
+$node_line NodeAddr=127.0.0.1 NodeHostname=$host State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+EOF
+  echo "$host"
+}
+
+start_daemons() {
+  slurmctld -f "$state/slurm.conf" > "$state/slurmctld.err" 2>&1 ||
+    cannot_start "slurmctld did not start: $(tail -n 1 "$state/slurmctld.err") $(last_error "$state/slurmctld.log")"
+  slurmd -f "$state/slurm.conf" > "$state/slurmd.err" 2>&1 ||
+    cannot_start "slurmd did not start: $(tail -n 1 "$state/slurmd.err") $(last_error "$state/slurmd.log")"
+}
+
+# Until sinfo shows the node idle; a daemon that exits meanwhile is named with its log's error.
+wait_idle() {
+  local host="$1" node_state="" i
+  for ((i = 0; i < start_timeout * 5; i++)); do
+    live_pid "$state/slurmctld.pid" > /dev/null || [[ $i -lt 10 ]] ||
+      cannot_start "slurmctld exited: $(last_error "$state/slurmctld.log")"
+    live_pid "$state/slurmd.pid" > /dev/null || [[ $i -lt 10 ]] ||
+      cannot_start "slurmd exited: $(last_error "$state/slurmd.log")"
+    node_state="$(sinfo -h -N -n "$host" -o %T 2> /dev/null | head -n 1)" || true
+    [[ "$node_state" == idle ]] && return 0
+    sleep 0.2
+  done
+  cannot_start "node $host not idle after ${start_timeout} s (state: ${node_state:-unknown}): $(last_error "$state/slurmd.log")"
+}
+
+# A job that must run: it proves slurmd can launch jobs here (setuid, fork, the spool), so a
+# later failed job is the job's fault, not the machine's. Polled every 0.2 s: sbatch --wait
+# polls with growing pauses and would add seconds to every start.
+probe_job() {
+  local out="$state/probe.out" id job_state="" i
+  rm -f "$out"
+  id="$(sbatch --parsable --job-name=probe --output="$out" --wrap 'echo probe ok' 2> "$state/probe.err")" ||
+    cannot_start "sbatch failed: $(tail -n 1 "$state/probe.err")"
+  id="${id%%;*}"
+  for ((i = 0; i < start_timeout * 5; i++)); do
+    job_state="$(scontrol show job -o "$id" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)" || true
+    case "$job_state" in
+      COMPLETED) grep -q 'probe ok' "$out" 2> /dev/null && return 0 ;&
+      FAILED | CANCELLED | NODE_FAIL | BOOT_FAIL | TIMEOUT | OUT_OF_MEMORY)
+        cannot_start "a probe job did not run (job $id $job_state): $(last_error "$state/slurmd.log")" ;;
+    esac
+    sleep 0.2
+  done
+  cannot_start "a probe job did not end within ${start_timeout} s (state: ${job_state:-unknown}): $(last_error "$state/slurmctld.log")"
+}
+
+start_cluster() {
+  local host t0
+  t0="$(date +%s.%N)"
+  check_requirements
+  [[ -n "$state" ]] || state="$(mktemp -d "${TMPDIR:-/tmp}/cwd-slurm.XXXXXX")"
+  mkdir -p "$state"
+  state="$(cd "$state" && pwd)"
+  stop_cluster "$state" > /dev/null 2>&1 # what an earlier start left running
+  run="$(mktemp -d /tmp/cwd-slurm-run.XXXXXX)"
+  chmod 755 "$run"
+  echo "$run" > "$state/run_dir"
+  export SLURM_CONF="$state/slurm.conf"
+  start_munge
+  host="$(write_conf)"
+  start_daemons
+  wait_idle "$host"
+  probe_job
+  say "node $host idle ($(grep -o 'CPUs=[0-9]*' "$SLURM_CONF"), partition debug) after" \
+    "$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)") s; state in $state"
+  echo "export SLURM_CONF=$SLURM_CONF"
+}
+
+# Cancels the jobs, then stops slurmd, slurmctld and munged of STATE_DIR (each by its pid file).
+stop_cluster() {
+  local dir="$1" i run_dir
+  [[ -d "$dir" ]] || { say "no state folder $dir"; return 0; }
+  if live_pid "$dir/slurmctld.pid" > /dev/null; then
+    export SLURM_CONF="$dir/slurm.conf"
+    scancel --full --quiet --user="$(id -un)" 2> /dev/null || true
+    # Cancelled jobs end within KillWait; waiting keeps their processes from outliving slurmd.
+    for ((i = 0; i < 50; i++)); do
+      [[ -z "$(squeue -h -t running,completing -o %i 2> /dev/null)" ]] && break
+      sleep 0.2
+    done
+  fi
+  stop_pid "$dir/slurmd.pid"
+  stop_pid "$dir/slurmctld.pid"
+  stop_pid "$dir/munge/munged.pid"
+  if [[ -f "$dir/run_dir" ]]; then
+    run_dir="$(cat "$dir/run_dir")"
+    [[ "$run_dir" == /tmp/cwd-slurm-run.* ]] && rm -rf "$run_dir"
+    rm -f "$dir/run_dir"
+  fi
+  say "stopped (state in $dir)"
+}
+
+state="" run=""
+case "${1:-}" in
+  start)
+    [[ $# -le 2 ]] || usage
+    state="${2:-}"
+    start_cluster
+    ;;
+  stop)
+    [[ $# -eq 2 ]] || usage
+    stop_cluster "$2"
+    ;;
+  *) usage ;;
+esac
