@@ -302,3 +302,50 @@ TEST(GridPlan, AUnitSaysWhatItLacks) {
 }
 
 }  // namespace
+
+#ifdef CWD_BENCH_EXE
+namespace {
+
+using cwd::testing::run_cli;
+
+// The last line of the output that starts with "cwd-bench: error: " (what the user reads).
+std::string error_line(const std::string& output) {
+  const std::string tag = "cwd-bench: error: ";
+  const auto at = output.rfind(tag);
+  if (at == std::string::npos) return "";
+  return output.substr(at + tag.size(), output.find('\n', at) - at - tag.size());
+}
+
+TEST(Cli, ClusterErrorTexts) {
+  TempDir dir("cluster-cli");
+  auto r = run_cli("train --preset smoke --nproc 2 --out " + dir / "t", "WORLD_SIZE=2 ");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(error_line(r.output),
+            "--nproc starts its own processes, but WORLD_SIZE=2 is set already (torchrun or srun started this one): "
+            "drop --nproc");
+  r = run_cli("train --preset smoke --nproc 3 --threads 1 --out " + dir / "t");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("--batch 4 does not split evenly over 3 processes; use a multiple of 3"), std::string::npos)
+      << r.output;
+  EXPECT_NE(error_line(r.output).find(" of the 3 processes failed: rank "), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir / "t/student-s0.json"));
+  r = run_cli("compare --preset smoke --out " + dir / "c" + " --plan " + dir / "c/plan.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(error_line(r.output).find("write the plan outside the output folder"), std::string::npos) << r.output;
+  r = run_cli("run-unit --plan " + dir / "none.json" + " --index 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(error_line(r.output), fmt::format("plan '{}' not found; write it with `cwd-bench compare --plan {} ...`",
+                                              dir / "none.json", dir / "none.json"));
+  // A plan, then its unit 1 before the teacher: one line naming what to run first.
+  r = run_cli("compare --preset smoke --out " + dir / "c" + " --plan " + dir / "plan.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("1\tcohort\t"), std::string::npos) << r.output;
+  r = run_cli("run-unit --plan " + dir / "plan.json" + " --index 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(error_line(r.output).find("unit 1 needs the record '" + dir / "c/teacher.json" + "' of unit 0"),
+            std::string::npos)
+      << r.output;
+}
+
+}  // namespace
+#endif

@@ -110,6 +110,8 @@ void run_local_processes(int nproc, const CliContext& context, bool threads_set)
   }
   std::vector<std::string> failed;
   bool interrupted = false;
+  bool stopping = false;  // the others were killed after a failure
+  int stopped = 0;
   while (!ranks.empty()) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
@@ -126,14 +128,20 @@ void run_local_processes(int nproc, const CliContext& context, bool threads_set)
       interrupted = true;
       continue;
     }
+    if (stopping && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      ++stopped;
+      continue;
+    }
     failed.push_back(fmt::format("rank {} ({})", rank, exit_text(status)));
     // The others would wait for it in their next collective until the timeout: stop them now
     // (they lose at most the steps since their last checkpoint).
     for (const auto& [p, r] : ranks) ::kill(p, SIGKILL);
+    stopping = true;
   }
   if (!failed.empty()) {
-    throw Error(fmt::format("{} of the {} processes failed: {}; the first error is above", failed.size(), nproc,
-                            fmt::join(failed, ", ")));
+    throw Error(fmt::format("{} of the {} processes failed: {}; its error is above{}", failed.size(), nproc,
+                            fmt::join(failed, ", "),
+                            stopped > 0 ? fmt::format(" (the other {} were stopped)", stopped) : ""));
   }
   if (interrupted || interrupt_requested()) {
     throw Interrupted(fmt::format("interrupted; the {} processes checkpointed: rerun to resume", nproc));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest cluster.slurm_smoke: the smoke comparison run as Slurm jobs reproduces the same
 # comparison run locally, exactly. It starts a one-node Slurm on this machine
-# (scripts/slurm/local_cluster.sh), writes the plan (compare --preset smoke --plan), submits it
+# (scripts/slurm/local_cluster.sh), writes the plan (compare --preset smoke --seeds 2 --plan: the
+# teacher, then two cohort units that run at once, sharing the folder), submits it
 # (scripts/slurm/submit.sh --wait: the teacher job, the other units as one array job after it,
 # the table job last; one CPU and --threads 1 per unit), runs the same preset locally with
 # --threads 1, and compares every run record's eval.miou by name. The cluster is stopped at
@@ -92,7 +93,7 @@ EOF
 
 start_cluster
 
-"$bin" compare --preset smoke --out "$work/cluster" --plan "$work/plan.json" > "$work/plan.log" 2>&1 ||
+"$bin" compare --preset smoke --seeds 2 --out "$work/cluster" --plan "$work/plan.json" > "$work/plan.log" 2>&1 ||
   { cat "$work/plan.log" >&2; fail "cwd-bench could not write the plan"; }
 
 timeout "${CWD_SLURM_TEST_TIMEOUT:-1500}" env CWD_SLURM_POLL=2 "$repo/scripts/slurm/submit.sh" \
@@ -100,7 +101,7 @@ timeout "${CWD_SLURM_TEST_TIMEOUT:-1500}" env CWD_SLURM_POLL=2 "$repo/scripts/sl
   fail "the Slurm jobs did not all succeed (exit $?); logs in $work/cluster/slurm/"
 [[ -f "$work/cluster/table.json" ]] || fail "the table job did not write $work/cluster/table.json"
 
-"$bin" compare --preset smoke --out "$work/local" --threads 1 --no-report > "$work/local.log" 2>&1 ||
+"$bin" compare --preset smoke --seeds 2 --out "$work/local" --threads 1 --no-report > "$work/local.log" 2>&1 ||
   { tail -n 20 "$work/local.log" >&2; fail "the local comparison failed"; }
 
 compare_records "$work/local" "$work/cluster" || fail "the cluster runs differ from the local runs"
