@@ -101,15 +101,18 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& x) {
 torch::Tensor BatchNorm2dImpl::synchronised_forward(const torch::Tensor& x) {
   const int64_t c = x.size(1);
   const auto per_channel = [c](const torch::Tensor& t) { return t.view({1, c, 1, 1}); };
-  // Sums and the element count travel together; the count carries no gradient.
-  const auto local_count = torch::full({1}, static_cast<double>(x.numel() / c), x.options());
-  const auto sums = all_reduce_sum(torch::cat({x.sum({0, 2, 3}), local_count}), reduce_);
-  const auto count = sums.narrow(0, c, 1);
+  // One all-reduce of the per-channel sums of x and x², accumulated in double (so that
+  // E[x²] − E[x]² does not cancel in float), and the element count, which carries no gradient.
+  const auto local_count = torch::full({1}, static_cast<double>(x.numel() / c), x.options().dtype(torch::kDouble));
+  const auto sums = all_reduce_sum(
+      torch::cat({x.sum({0, 2, 3}, false, torch::kDouble), x.square().sum({0, 2, 3}, false, torch::kDouble), local_count}),
+      reduce_);
+  const auto count = sums.narrow(0, 2 * c, 1);
   const auto mean = sums.narrow(0, 0, c) / count;
-  const auto centred = x - per_channel(mean);
-  // The variance around the global mean (as precise as a one-process two-pass variance).
-  const auto var = all_reduce_sum(centred.pow(2).sum({0, 2, 3}), reduce_) / count;
-  auto y = centred * per_channel(torch::rsqrt(var + options.eps()));
+  const auto var = (sums.narrow(0, c, c) / count - mean.square()).clamp_min(0);
+  const auto mean_x = mean.to(x.scalar_type());
+  const auto var_x = var.to(x.scalar_type());
+  auto y = (x - per_channel(mean_x)) * per_channel(torch::rsqrt(var_x + options.eps()));
   if (options.affine()) y = y * per_channel(weight) + per_channel(bias);
   if (options.track_running_stats()) {
     torch::NoGradGuard no_grad;
@@ -118,8 +121,8 @@ torch::Tensor BatchNorm2dImpl::synchronised_forward(const torch::Tensor& x) {
                                 ? *options.momentum()
                                 : 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
     const double n = count.item<double>();
-    running_mean.mul_(1 - momentum).add_(mean.detach() * momentum);
-    running_var.mul_(1 - momentum).add_(var.detach() * (n / std::max(n - 1, 1.0)) * momentum);
+    running_mean.mul_(1 - momentum).add_(mean_x.detach() * momentum);
+    running_var.mul_(1 - momentum).add_(var_x.detach() * (n / std::max(n - 1, 1.0)) * momentum);
   }
   return y;
 }

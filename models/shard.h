@@ -55,8 +55,8 @@ BatchShard current_shard();
 torch::Tensor draw_rows(int64_t rows, const std::function<torch::Tensor(int64_t)>& draw);
 
 /// torch::nn::BatchNorm2d's parameters, buffers (same names, same order) and computation, and,
-/// with a reducer set, training statistics over all processes: the mean, then the variance
-/// around it, each summed over the processes (two all-reduces forward, two backward).
+/// with a reducer set, training statistics over all processes: the per-channel sums of x and x²
+/// (in double) summed over the processes, one all-reduce forward and one backward.
 class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
  public:
   explicit BatchNorm2dImpl(int64_t num_features) : BatchNorm2dImpl(torch::nn::BatchNormOptions(num_features)) {}
