@@ -200,6 +200,7 @@ void add_run_unit(CLI::App& app, const CliContext& context) {
     int threads = -1;
     std::string device;
     int nproc = 1;
+    bool sync_bn = false;
   };
   auto args = std::make_shared<Args>();
   auto* sub = app.add_subcommand("run-unit", "run one unit of a plan written by `compare --plan` (a scheduler's job)");
@@ -212,6 +213,7 @@ void add_run_unit(CLI::App& app, const CliContext& context) {
   sub->add_option("--device", args->device, "device (default: the plan's)")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--nproc", args->nproc, "spread the unit over N processes on this machine (as train --nproc)")
       ->check(count_in(1, 1024));
+  sub->add_flag("--sync-bn", args->sync_bn, "with several processes: BatchNorm statistics over the whole batch");
   sub->callback([args, &context, sub]() {
     const auto plan = train::read_grid_plan(args->plan);
     if (args->nproc > 1) {
@@ -221,6 +223,7 @@ void add_run_unit(CLI::App& app, const CliContext& context) {
     train::UnitOptions options;
     options.wait_s = args->wait;
     options.threads = args->threads;
+    options.sync_bn = args->sync_bn;
     options.command_line = context.command_line;
     std::string device = args->device.empty() ? plan.units.empty() || plan.units.front().runs.empty()
                                                     ? std::string("auto")

@@ -3,6 +3,7 @@
 #include "src/core/error.h"
 #include "src/core/interrupt.h"
 #include "src/core/threads.h"
+#include "src/train/jobs.h"
 
 #include <fmt/format.h>
 
@@ -60,12 +61,6 @@ std::vector<std::string> child_arguments(const std::vector<std::string>& argv, b
     out.push_back(std::to_string(threads));
   }
   return out;
-}
-
-std::string exit_text(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return "stopped";
 }
 
 }  // namespace
@@ -132,7 +127,7 @@ void run_local_processes(int nproc, const CliContext& context, bool threads_set)
       ++stopped;
       continue;
     }
-    failed.push_back(fmt::format("rank {} ({})", rank, exit_text(status)));
+    failed.push_back(fmt::format("rank {} ({})", rank, train::exit_text(status)));
     // The others would wait for it in their next collective until the timeout: stop them now
     // (they lose at most the steps since their last checkpoint).
     for (const auto& [p, r] : ranks) ::kill(p, SIGKILL);

@@ -39,9 +39,11 @@ std::string distributed_unavailable(const torch::Device& device);
 class ProcessGroup : public models::AllReduce {
  public:
   /// Joins the group (rank 0 serves the store at MASTER_ADDR:MASTER_PORT). Throws cwd::Error
-  /// naming the address when the ranks do not meet within `timeout`.
+  /// naming the address when the ranks do not meet within `timeout`, which also bounds every
+  /// collective (30 min, PyTorch's default: the other ranks wait that long while rank 0
+  /// pretrains a missing backbone under torchrun).
   static std::shared_ptr<ProcessGroup> join(const World& world, const torch::Device& device,
-                                            std::chrono::seconds timeout = std::chrono::seconds(600));
+                                            std::chrono::seconds timeout = std::chrono::seconds(1800));
   ~ProcessGroup() override;
 
   int rank() const { return world_.rank; }

@@ -212,6 +212,7 @@ void run_grid_unit(const GridPlan& plan, int index, const UnitOptions& options) 
     RunConfig config = unit.runs[k];
     if (options.threads >= 0) config.threads = options.threads;
     if (!options.device.empty()) config.device = options.device;
+    if (options.sync_bn) config.sync_bn = true;
     const RunPlan resolved = resolve_plan(config);
     const std::string label = fmt::format("[unit {} {}]", index, resolved.config.name);
     if (writer ? reusable(resolved, label) : fs::exists(resolved.paths.record)) continue;

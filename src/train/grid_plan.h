@@ -58,6 +58,7 @@ struct UnitOptions {
   double wait_s = 0;
   int threads = -1;    ///< overrides the plan's threads (-1: keep)
   std::string device;  ///< overrides the plan's device ("": keep)
+  bool sync_bn = false;  ///< several processes: BatchNorm statistics over all of them
   std::string command_line;
   std::shared_ptr<ProcessGroup> group;  ///< the processes of a multi-process unit (null: one)
 };

@@ -73,13 +73,13 @@ pid_t spawn_unit(const std::string& exe, const std::string& file) {
   return pid;
 }
 
+}  // namespace
+
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return fmt::format("exit status {}", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
   return "stopped";
 }
-
-}  // namespace
 
 void run_units(const std::vector<Unit>& units, const JobOptions& options) {
   if (options.jobs <= 1) {

@@ -26,6 +26,9 @@ void run_unit(const Unit& unit, const std::string& command_line);
 /// ones finish, then one cwd::Error names the failed unit(s) (their own error is on stderr above).
 void run_units(const std::vector<Unit>& units, const JobOptions& options);
 
+/// How a child process ended, from waitpid's status: "exit status 1", "killed by signal 9".
+std::string exit_text(int status);
+
 /// A unit as a file (the runs' configurations, labels and testing flags), for `cwd-bench unit`.
 void write_unit_file(const std::string& path, const Unit& unit, const std::string& command_line);
 /// Reads it back; `command_line` receives the recorded command line.
