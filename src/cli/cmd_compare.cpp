@@ -225,10 +225,11 @@ void add_run_unit(CLI::App& app, const CliContext& context) {
     options.threads = args->threads;
     options.sync_bn = args->sync_bn;
     options.command_line = context.command_line;
-    std::string device = args->device.empty() ? plan.units.empty() || plan.units.front().runs.empty()
-                                                    ? std::string("auto")
-                                                    : plan.units.front().runs.front().device
-                                              : args->device;
+    // The device the processes meet on: --device, else the plan's.
+    std::string device = args->device;
+    if (device.empty()) {
+      device = plan.units.empty() || plan.units.front().runs.empty() ? "auto" : plan.units.front().runs.front().device;
+    }
     options.group = join_from_env(device);
     if (!args->device.empty() || options.group) options.device = device;
     train::run_grid_unit(plan, args->index, options);

@@ -5,7 +5,6 @@
 #include "src/core/error.h"
 #include "src/cli/launch.h"
 #include "src/core/files.h"
-#include "src/core/threads.h"
 #include "src/train/plan.h"
 #include "src/train/pretrain.h"
 #include "src/train/trainer.h"
@@ -114,11 +113,7 @@ void add_train(CLI::App& app, const CliContext& context) {
     if (args->nproc > 1) {
       // A missing pretrained backbone is made here, once, with every core, before the processes
       // start (they find it in the cache).
-      if (!plan.config.net.pretrained.empty()) {
-        set_threads(plan.config.threads);
-        train::ensure_pretrained(plan.config.net,
-                                 train::run_pretrain_options(plan.config, resolve_device(plan.config.device)));
-      }
+      train::ensure_backbones({plan.config});
       run_local_processes(args->nproc, context, sub->count("--threads") > 0);
       return;
     }

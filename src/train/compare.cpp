@@ -4,7 +4,6 @@
 #include "src/core/error.h"
 #include "src/core/files.h"
 #include "src/core/progress.h"
-#include "src/core/threads.h"
 #include "src/train/checkpoint.h"
 #include "src/train/jobs.h"
 #include "src/train/network.h"
@@ -129,11 +128,9 @@ void execute_runs(std::vector<PlannedRun> runs, const ExecOptions& options) {
   }
   // Missing pretrained backbones first, once each, here: units that run in parallel would each
   // pretrain the same one.
-  for (const auto& r : runs) {
-    if (r.config.net.pretrained.empty() || find_pretrained(pretrain_spec(r.config.net), "")) continue;
-    set_threads(r.config.threads);
-    ensure_pretrained(r.config.net, run_pretrain_options(r.config, resolve_device(r.config.device)));
-  }
+  std::vector<RunConfig> configs;
+  for (const auto& r : runs) configs.push_back(r.config);
+  ensure_backbones(configs);
   // Teachers first, one at a time: the students' plans name their teacher's identity.
   const size_t total = runs.size();
   for (size_t i = 0; i < total; ++i) {

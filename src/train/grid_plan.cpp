@@ -4,7 +4,6 @@
 #include "src/core/files.h"
 #include "src/core/json_io.h"
 #include "src/core/json_keys.h"
-#include "src/core/threads.h"
 #include "src/train/distributed.h"
 #include "src/train/plan.h"
 #include "src/train/pretrain.h"
@@ -232,9 +231,9 @@ void run_grid_unit(const GridPlan& plan, int index, const UnitOptions& options) 
   }
   if (unit.kind == "teacher" && writer) {
     // The plan's pretrained backbones, once, before the units that depend on this one start.
-    for (const auto& u : plan.units) {
-      for (const auto& r : u.runs) ensure_pretrained(r.net, run_pretrain_options(r, resolve_device(r.device)));
-    }
+    std::vector<RunConfig> all;
+    for (const auto& u : plan.units) all.insert(all.end(), u.runs.begin(), u.runs.end());
+    ensure_backbones(all);
   }
   if (writer) fmt::print(stderr, "{} training {} run{}\n", unit.label, todo.size(), todo.size() == 1 ? "" : "s");
   train_cohort(todo, {options.command_line, unit.label, std::nullopt, options.group});

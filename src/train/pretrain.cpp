@@ -6,10 +6,12 @@
 #include "src/core/interrupt.h"
 #include "src/core/json_io.h"
 #include "src/core/json_keys.h"
+#include "src/core/threads.h"
 #include "src/data/fashion_items.h"
 #include "src/train/record.h"
 #include "src/train/trainer.h"
 
+#include <set>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -327,6 +329,17 @@ PretrainedBackbone ensure_pretrained(const PretrainSpec& spec, const PretrainOpt
 std::optional<PretrainedBackbone> ensure_pretrained(const NetConfig& net, const PretrainOptions& options) {
   if (net.pretrained.empty()) return std::nullopt;
   return ensure_pretrained(pretrain_spec(net), options);
+}
+
+void ensure_backbones(const std::vector<RunConfig>& runs) {
+  std::set<std::string> done;  // spec hashes
+  for (const auto& r : runs) {
+    if (r.net.pretrained.empty()) continue;
+    const PretrainSpec spec = pretrain_spec(r.net);
+    if (!done.insert(pretrain_hash(spec)).second) continue;
+    set_threads(r.threads);
+    ensure_pretrained(spec, run_pretrain_options(r, resolve_device(r.device)));
+  }
 }
 
 }  // namespace cwd::train

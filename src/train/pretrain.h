@@ -103,4 +103,9 @@ PretrainedBackbone ensure_pretrained(const PretrainSpec& spec, const PretrainOpt
 /// if missing). nullopt for a network without one.
 std::optional<PretrainedBackbone> ensure_pretrained(const NetConfig& net, const PretrainOptions& options);
 
+/// Every backbone the runs name, each looked up once (a missing one pretrained with its run's
+/// threads and device). Called before work that would otherwise pretrain the same backbone in
+/// several places at once: parallel units, a plan's units, the processes of one run.
+void ensure_backbones(const std::vector<RunConfig>& runs);
+
 }  // namespace cwd::train

@@ -298,6 +298,63 @@ void update_times(Member& m, double cohort_s, int64_t cohort_peak) {
   m.state.term = m.meter->stats();
 }
 
+// What the members stepping at one iteration share.
+struct Iteration {
+  int64_t it = 0;
+  data::Batch batch;
+  TeacherPass pass;
+  double data_s = 0;        // time spent loading the batch
+  size_t stepping = 0;      // members stepping at this iteration
+  size_t distilled = 0;     // of them, those with a teacher
+  double valid_pixels = 0;  // several processes: the batch's labelled pixels per process (else 0)
+  bool stop_now = false;    // --stop-after ends the cohort here
+  bool group_stop = false;  // several processes: a signal reached one of them
+};
+
+// Several processes: what every rank must agree on before its members step, in one collective:
+// the batch's labelled pixels per process (the cross-entropy's normaliser, so that the mean over
+// the processes is the whole batch's) and whether any rank was signalled (they stop together).
+void agree_on_iteration(const Cohort& c, Iteration& x) {
+  if (!c.group) return;
+  const auto mean = c.group->mean({x.batch.labels.ne(c.train_set->ignore_index()).sum().item<double>(),
+                                   interrupt_requested() ? 1.0 : 0.0});
+  x.valid_pixels = mean[0];
+  x.group_stop = mean[1] > 0;
+}
+
+// One member's step within the cohort's iteration: the step and its divergence checks, its share
+// of the shared times, its curve point and its checkpoint.
+void cohort_member_step(Cohort& c, Member& m, const Iteration& x, bool through_meter, Progress& progress,
+                        Clock::time_point t0, PeakMemoryScope& memory) {
+  const RunConfig& lead = c.members.front().plan.config;  // the cohort's checkpoint interval
+  const int64_t it = x.it;
+  const auto t_step = Clock::now();
+  StepLosses losses;
+  try {
+    losses = member_step(m, it, x.batch, x.pass, through_meter, c, x.valid_pixels);
+    m.diverged = diverged_loss(m, losses, it + 1);
+    if (!m.diverged) m.diverged = diverged_weights(m, it + 1);
+  } catch (const losses::NonFiniteError&) {
+    m.diverged = Divergence{it + 1, "network output", "nan or inf"};
+  }
+  const bool checkpoint = m.state.done % lead.checkpoint_every == 0 || m.state.done == lead.schedule.iterations ||
+                          x.stop_now || (c.group ? x.group_stop : interrupt_requested());
+  if (m.diverged) {
+    m.state.done = it;  // the step's update is lost with it; the last checkpoint stays as it was
+    progress.message(fmt::format("{} {}; this run stops, its last finite checkpoint stays", m.label,
+                                 m.diverged->text()));
+    return;
+  }
+  const bool distilled = m.distiller->has_teacher();
+  if (distilled) m.meter->add_teacher_ms(x.pass.ms);
+  log_point(m, losses, x.batch.labels, it);
+  m.wait_s += x.data_s / x.stepping;
+  m.shared_s += x.data_s / x.stepping + (distilled ? x.pass.ms / 1e3 / x.distilled : 0.0);
+  update_times(m, seconds_since(t0), memory.peak_bytes());
+  if (checkpoint && c.writer) save_state(m);
+  m.own_s += seconds_since(t_step);
+}
+
 // The cohort's steps from its least advanced member on; a member steps only at its own next
 // iteration. Returns false when stop_after cut the cohort short (every member checkpointed).
 bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
@@ -318,10 +375,12 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
   const auto t0 = Clock::now();
   for (int64_t it = start; it < iterations; ++it) {
     if (std::all_of(c.members.begin(), c.members.end(), [](const Member& m) { return m.diverged.has_value(); })) break;
+    Iteration x;
+    x.it = it;
     const auto t_data = Clock::now();
-    data::Batch b = stream.next();
-    b = {b.images.to(c.device), b.labels.to(c.device)};
-    const double data_s = seconds_since(t_data);
+    const data::Batch b = stream.next();
+    x.batch = {b.images.to(c.device), b.labels.to(c.device)};
+    x.data_s = seconds_since(t_data);
     std::vector<Member*> stepping;
     std::vector<bool> through_meter;
     bool timed = false;
@@ -331,44 +390,13 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
       through_meter.push_back(m.meter->begin(it));
       timed = timed || m.meter->recording();
     }
-    const TeacherPass pass = run_teachers(stepping, b.images, c.device, timed);
-    // Several processes: the cross-entropy is normalised by the whole batch's labelled pixels
-    // (its share per process), not by each process's own.
-    double valid_pixels = 0;
-    if (c.group && !stepping.empty()) {
-      valid_pixels = c.group->mean({b.labels.ne(c.train_set->ignore_index()).sum().item<double>()}).front();
-    }
-    const size_t distilled = std::count_if(stepping.begin(), stepping.end(),
-                                           [](Member* m) { return m->distiller->has_teacher(); });
-    const bool stop_now = lead.stop_after > 0 && it + 1 >= lead.stop_after && it + 1 < iterations;
-    // Several processes stop together: a signal on any rank counts for all, from this iteration.
-    const bool group_stop = c.group && c.group->any(interrupt_requested());
+    x.pass = run_teachers(stepping, x.batch.images, c.device, timed);
+    x.stepping = stepping.size();
+    x.distilled = std::count_if(stepping.begin(), stepping.end(), [](Member* m) { return m->distiller->has_teacher(); });
+    x.stop_now = lead.stop_after > 0 && it + 1 >= lead.stop_after && it + 1 < iterations;
+    agree_on_iteration(c, x);
     for (size_t k = 0; k < stepping.size(); ++k) {
-      Member& m = *stepping[k];
-      const auto t_step = Clock::now();
-      StepLosses losses;
-      try {
-        losses = member_step(m, it, b, pass, through_meter[k], c, valid_pixels);
-        m.diverged = diverged_loss(m, losses, it + 1);
-        if (!m.diverged) m.diverged = diverged_weights(m, it + 1);
-      } catch (const losses::NonFiniteError&) {
-        m.diverged = Divergence{it + 1, "network output", "nan or inf"};
-      }
-      const bool checkpoint = m.state.done % lead.checkpoint_every == 0 || m.state.done == iterations || stop_now ||
-                              (c.group ? group_stop : interrupt_requested());
-      if (m.diverged) {
-        m.state.done = it;  // the step's update is lost with it; the last checkpoint stays as it was
-        progress.message(fmt::format("{} {}; this run stops, its last finite checkpoint stays", m.label,
-                                     m.diverged->text()));
-        continue;
-      }
-      if (m.distiller->has_teacher()) m.meter->add_teacher_ms(pass.ms);
-      log_point(m, losses, b.labels, it);
-      m.wait_s += data_s / stepping.size();
-      m.shared_s += data_s / stepping.size() + (m.distiller->has_teacher() ? pass.ms / 1e3 / distilled : 0.0);
-      update_times(m, seconds_since(t0), memory.peak_bytes());
-      if (checkpoint && c.writer) save_state(m);
-      m.own_s += seconds_since(t_step);
+      cohort_member_step(c, *stepping[k], x, through_meter[k], progress, t0, memory);
     }
     if ((it + 1) % lead.log_every == 0 || it + 1 == iterations) {
       const double rate = (it + 1 - start) * lead.schedule.batch_size / std::max(seconds_since(t0), 1e-9);
@@ -377,12 +405,12 @@ bool run_cohort(Cohort& c, const std::string& label, PeakMemoryScope& memory) {
                               : std::nan("");
       progress.update(it + 1, loss, rate);
     }
-    if (stop_now) {
+    if (x.stop_now) {
       progress.message(fmt::format("stopped at iteration {} (--stop-after); rerun to resume", it + 1));
       return false;
     }
     // Every stepping member wrote its checkpoint above.
-    if (group_stop) throw Interrupted(fmt::format("interrupted at iteration {} on one of the {} processes; rerun to resume",
+    if (x.group_stop) throw Interrupted(fmt::format("interrupted at iteration {} on one of the {} processes; rerun to resume",
                                                   it + 1, c.group->size()));
     if (!c.group) throw_if_interrupted(fmt::format("at iteration {}", it + 1), "rerun to resume");
   }
@@ -609,7 +637,9 @@ std::vector<std::optional<RunRecord>> train_cohort(const std::vector<CohortRun>&
   if (c.group) {
     // A missing pretrained backbone is pretrained once, by rank 0, while the others wait.
     if (c.writer) {
-      for (const auto& r : runs) ensure_pretrained(r.config.net, run_pretrain_options(r.config, c.device));
+      std::vector<RunConfig> configs;
+      for (const auto& r : runs) configs.push_back(r.config);
+      ensure_backbones(configs);
     }
     (void)c.group->any(false);
   }
